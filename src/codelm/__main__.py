@@ -1,0 +1,5 @@
+import sys
+
+from codelm.cli.main import main
+
+sys.exit(main())

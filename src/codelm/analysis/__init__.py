@@ -1,0 +1,1 @@
+"""Compiler views of code: languages, parse trees, tokens, data and control flow."""
