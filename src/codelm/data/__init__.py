@@ -1,0 +1,1 @@
+"""Corpus building: sources, filters, PII redaction, dedup, decontamination, splits."""

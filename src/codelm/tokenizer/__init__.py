@@ -1,0 +1,1 @@
+"""Tokenizers: code-aware byte-level BPE with the codelm special tokens."""
