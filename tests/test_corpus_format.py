@@ -3,7 +3,13 @@ from __future__ import annotations
 import datasets
 import pytest
 
-from codelm.data.corpus import count_documents, iter_documents, line_stats, make_record, write_corpus
+from codelm.data.corpus import (
+    count_documents,
+    iter_documents,
+    line_stats,
+    make_record,
+    write_corpus,
+)
 from codelm.errors import InputError
 
 
