@@ -1,1 +1,34 @@
-"""Tokenizers: code-aware byte-level BPE with the codelm special tokens."""
+"""Tokenizers: code-aware byte-level BPE with the codelm special tokens.
+
+The public API is imported lazily so `codelm.tokenizer.special` (used
+everywhere) stays free of heavy imports.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_EXPORTS = {
+    "TokenizerConfig": "codelm.tokenizer.train",
+    "train_tokenizer": "codelm.tokenizer.train",
+    "train_tokenizer_from_corpus": "codelm.tokenizer.train",
+    "save_tokenizer": "codelm.tokenizer.train",
+    "load_tokenizer": "codelm.tokenizer.train",
+    "wrap_tokenizer": "codelm.tokenizer.train",
+    "check_special_tokens": "codelm.tokenizer.train",
+    "roundtrip_ok": "codelm.tokenizer.train",
+    "encode_stats": "codelm.tokenizer.train",
+    "TrainReport": "codelm.tokenizer.train",
+    "CODE_PATTERN": "codelm.tokenizer.pretokenize",
+    "build_pre_tokenizer": "codelm.tokenizer.pretokenize",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'codelm.tokenizer' has no attribute {name!r}")

@@ -43,3 +43,17 @@ SPECIAL_TOKENS: list[str] = [
     MODE_NLU, MODE_NLG, MODE_S2S,
     *(sentinel(i) for i in range(NUM_SENTINELS)),
 ]
+
+# Ids follow from the order above; derived, never typed twice.
+SPECIAL_IDS: dict[str, int] = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
+EOS_ID = SPECIAL_IDS[EOS]  # 0: end of document, also BOS for decoders (as GPT-2/StarCoder)
+PAD_ID = SPECIAL_IDS[PAD]  # 1: padding; T5's decoder_start_token
+MASK_ID = SPECIAL_IDS[MASK]  # 2
+CLS_ID = SPECIAL_IDS[CLS]  # 3
+SEP_ID = SPECIAL_IDS[SEP]  # 4
+NUM_SPECIAL = len(SPECIAL_TOKENS)  # 117: ordinary tokens start at this id
+
+
+def sentinel_id(i: int) -> int:
+    """Id of `<extra_id_i>` in every codelm tokenizer."""
+    return SPECIAL_IDS[sentinel(i)]
