@@ -216,7 +216,10 @@ def dump_config(cfg: BaseModel) -> str:
 
 # Top-level config models by kind, as "module:Class" so nothing heavy is
 # imported until asked. Each feature adds its line when it lands.
-CONFIG_KINDS: dict[str, str] = {}
+CONFIG_KINDS: dict[str, str] = {
+    "tokenizer": "codelm.tokenizer.train:TokenizerConfig",
+    "model": "codelm.models.config:ModelConfig",
+}
 
 
 def config_class(kind: str) -> type[BaseModel]:
