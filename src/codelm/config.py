@@ -219,6 +219,7 @@ def dump_config(cfg: BaseModel) -> str:
 CONFIG_KINDS: dict[str, str] = {
     "tokenizer": "codelm.tokenizer.train:TokenizerConfig",
     "model": "codelm.models.config:ModelConfig",
+    "train": "codelm.train.config:TrainConfig",
 }
 
 
