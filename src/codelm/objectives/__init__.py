@@ -1,7 +1,37 @@
-"""Pretraining objectives for code; each registers itself by name on import."""
+"""Pretraining objectives for code; each registers itself by name on import.
 
-from codelm.objectives import clm  # noqa: F401  (registers "clm")
-from codelm.objectives.base import ExampleStream, LossOutput, Objective, ObjectiveConfig
+| objective    | families                  | module        |
+|--------------|---------------------------|---------------|
+| clm          | decoder                   | clm.py        |
+| fim          | decoder                   | fim.py        |
+| mlm          | encoder                   | mlm.py        |
+| rtd          | encoder                   | rtd.py        |
+| span         | encdec, decoder           | span.py       |
+| ul2          | encdec, decoder           | ul2.py        |
+| diffusion    | encoder                   | diffusion.py  |
+
+Several objectives train together through `MixtureStream` (mixture.py).
+"""
+
+from codelm.objectives import clm, diffusion, fim, mlm, rtd, span, ul2  # noqa: F401  (register)
+from codelm.objectives.base import (
+    ExampleStream,
+    LossOutput,
+    Objective,
+    ObjectiveConfig,
+    reduce_metrics,
+)
+from codelm.objectives.mixture import MixtureStream, build_objectives
 from codelm.objectives.registry import OBJECTIVES, build_objective
 
-__all__ = ["OBJECTIVES", "ExampleStream", "LossOutput", "Objective", "ObjectiveConfig", "build_objective"]
+__all__ = [
+    "OBJECTIVES",
+    "ExampleStream",
+    "LossOutput",
+    "MixtureStream",
+    "Objective",
+    "ObjectiveConfig",
+    "build_objective",
+    "build_objectives",
+    "reduce_metrics",
+]

@@ -48,6 +48,10 @@ class ObjectiveConfig(Section):
 
     name: str
     weight: float = Field(default=1.0, gt=0, description="Sampling weight inside a mixture.")
+    label: str | None = Field(
+        default=None,
+        description="Name this entry goes by in a mixture and in logs (needed when one objective is listed twice).",
+    )
 
 
 @dataclass
@@ -97,6 +101,8 @@ class Objective(ABC):
 
     def __init__(self, config: ObjectiveConfig, tokenizer: Any, family: str, seq_len: int) -> None:
         check_family(self.name, family, self.families)
+        if config.label:
+            self.name = config.label  # instance attribute shadows the class's registry name
         self.config = config
         self.tokenizer = tokenizer
         self.family = family
@@ -105,8 +111,24 @@ class Objective(ABC):
         self.pad_id = token_id(tokenizer, "<pad>")
 
     def window_len(self) -> int:
-        """Tokens per packed window (span corruption asks for more than seq_len)."""
+        """Tokens per packed window (span corruption asks for more than seq_len).
+
+        For objectives whose window length varies (UL2: one length per
+        denoiser) this is the longest one.
+        """
         return self.seq_len
+
+    def next_window_len(self, rng: np.random.Generator) -> int:
+        """Length of the next window to cut; `rng` is a copy of the one `finish` will get.
+
+        UL2 draws its denoiser here (the first draw), so each denoiser gets
+        exactly the raw length its bookkeeping needs; `finish` repeats the draw.
+        """
+        return self.window_len()
+
+    def wrap_source(self, source: DocumentSource) -> DocumentSource:
+        """The document source this objective reads (CLM's repository packing groups files)."""
+        return source
 
     @abstractmethod
     def encode(self, document: dict[str, Any], rng: np.random.Generator) -> Iterator[Segment]:
@@ -125,8 +147,32 @@ class Objective(ABC):
         """Token-level cross-entropy in the family's layout."""
         return lm_loss(model, batch, self.family)
 
-    def auxiliary_modules(self) -> dict[str, torch.nn.Module]:
-        """Modules trained with the model but not part of it (e.g. an RTD generator)."""
+    def auxiliary_modules(self, model: torch.nn.Module | None = None) -> dict[str, torch.nn.Module]:
+        """Modules trained with the model but not part of it (e.g. an RTD generator).
+
+        They are sized from the model (hidden size, vocabulary), so the first
+        call must pass it; they are built once, on the model's device, and the
+        same objects are returned on every later call (also from `loss`).
+        The trainer adds their parameters to the optimizer and checkpoints
+        their state dicts.
+        """
+        if not hasattr(self, "_aux"):
+            if model is None:
+                if not self.needs_auxiliary:
+                    return {}
+                raise TypeError(
+                    f"objective '{self.name}' sizes its auxiliary modules from the model: "
+                    "call auxiliary_modules(model) once before training"
+                )
+            modules = self.build_auxiliary(model)
+            device = next(model.parameters()).device
+            self._aux = {k: m.to(device) for k, m in modules.items()}
+        return self._aux
+
+    needs_auxiliary: ClassVar[bool] = False
+
+    def build_auxiliary(self, model: torch.nn.Module) -> dict[str, torch.nn.Module]:
+        """Create the auxiliary modules (override with `needs_auxiliary = True`)."""
         return {}
 
 
@@ -190,13 +236,33 @@ def summed_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> LossOutp
 MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "position_ids", "token_type_ids")
 
 
+def model_inputs(model: torch.nn.Module, batch: Batch, keys: Iterable[str] = MODEL_INPUT_KEYS) -> dict[str, torch.Tensor]:
+    """The batch keys a model takes, with a boolean 4-D mask made additive.
+
+    Collate builds 4-D masks as booleans (it does not know the model's
+    dtype); SDPA takes booleans but eager attention *adds* the mask, so it
+    becomes 0 / most-negative in the model's dtype here, which every
+    attention backend accepts.
+    """
+    inputs = {k: batch[k] for k in keys if k in batch}
+    mask = inputs.get("attention_mask")
+    if mask is not None and mask.dim() == 4 and mask.dtype == torch.bool:
+        dtype = getattr(model, "dtype", torch.float32)
+        if not dtype.is_floating_point:
+            dtype = torch.float32
+        inputs["attention_mask"] = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(
+            ~mask, torch.finfo(dtype).min
+        )
+    return inputs
+
+
 def lm_loss(model: torch.nn.Module, batch: Batch, family: str) -> LossOutput:
     """Cross-entropy for decoder (shifted), encoder (in place) and encoder–decoder.
 
     We compute the loss ourselves rather than passing `labels=` to the model:
     HF models return a mean per call, and we need the sum and the count.
     """
-    inputs = {k: batch[k] for k in MODEL_INPUT_KEYS if k in batch}
+    inputs = model_inputs(model, batch)
     labels = batch["labels"]
     if family == "encdec":
         # T5 builds decoder inputs by shifting labels right (decoder_start = pad).
@@ -238,18 +304,26 @@ class Packer:
         self.doc: list[int] = []
         self._segments_seen = 0
 
+    def __len__(self) -> int:
+        return len(self.ids)
+
     def add(self, segment: Segment) -> Iterator[Segment]:
+        """Append a segment and yield every full window of `length` tokens."""
+        self.push(segment)
+        while len(self.ids) >= self.length:
+            yield self.cut(self.length)
+
+    def push(self, segment: Segment) -> None:
+        """Append a segment without cutting (for windows of varying length)."""
         self.ids.extend(segment.ids)
         self.labels.extend(segment.labels if segment.labels is not None else segment.ids)
         for key, values in segment.extra.items():
             self.extra.setdefault(key, []).extend(values)
         self.doc.extend([self._segments_seen] * len(segment.ids))
         self._segments_seen += 1
-        while len(self.ids) >= self.length:
-            yield self._cut()
 
-    def _cut(self) -> Segment:
-        n = self.length
+    def cut(self, n: int) -> Segment:
+        """Remove and return the first `n` tokens as a window."""
         window = Segment(self.ids[:n], self.labels[:n], {k: v[:n] for k, v in self.extra.items()})
         first = self.doc[0]
         window.extra["doc_ids"] = [d - first for d in self.doc[:n]]  # 0, 0, ..., 1, 1, ...
@@ -286,7 +360,7 @@ class ExampleStream:
 
     def __init__(self, objective: Objective, source: DocumentSource, seed: int) -> None:
         self.objective = objective
-        self.source = source
+        self.source = objective.wrap_source(source)
         self.seed = seed
         self.salt = stable_hash(objective.name)
         self.epoch = 0
@@ -316,12 +390,26 @@ class ExampleStream:
             self.doc_index = 0
             self.window_index = 0
 
+    def _window_rng(self) -> np.random.Generator:
+        return make_rng(self.seed, self.salt, self.epoch, 1 << 40 | self.window_index)
+
     def _finish_segments(self, segments: Iterable[Segment]) -> Iterator[Example]:
         for segment in segments:
             self._segments_this_pass += 1
-            windows = self.packer.add(segment) if self.packer is not None else [segment]
-            for window in windows:
-                rng = make_rng(self.seed, self.salt, self.epoch, 1 << 40 | self.window_index)
+            if self.packer is None:
+                rng = self._window_rng()
+                self.window_index += 1
+                yield self.objective.finish(segment, rng)
+                continue
+            self.packer.push(segment)
+            while True:
+                # The length may depend on this window's own random draws (UL2),
+                # so it is asked with a fresh copy of the window's RNG.
+                length = self.objective.next_window_len(self._window_rng())
+                if len(self.packer) < length:
+                    break
+                window = self.packer.cut(length)
+                rng = self._window_rng()
                 self.window_index += 1
                 yield self.objective.finish(window, rng)
 
@@ -340,3 +428,57 @@ class ExampleStream:
         if self.packer is not None and state["packer"] is not None:
             self.packer.load_state_dict(state["packer"])
         self.pending = list(state["pending"])
+
+
+# --- metrics ------------------------------------------------------------------
+# `LossOutput.metrics` holds per-micro-batch *sums*: a metric `m` is the pair
+# `m/sum`, `m/count`, so it is reduced over micro-batches, steps and ranks the
+# same way as the loss (Σ sum / Σ count) and accumulation never changes it.
+
+
+def add_metric(metrics: dict[str, torch.Tensor], name: str, total: torch.Tensor, count: torch.Tensor | int) -> None:
+    """Record one metric as a (sum, count) pair; values are detached."""
+    metrics[f"{name}/sum"] = total.detach().float()
+    metrics[f"{name}/count"] = torch.as_tensor(count, dtype=torch.float32, device=total.device)
+
+
+def reduce_metrics(outputs: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
+    """Sum metrics over micro-batches and divide each `m/sum` by its `m/count`."""
+    sums: dict[str, float] = {}
+    for metrics in outputs:
+        for key, value in metrics.items():
+            sums[key] = sums.get(key, 0.0) + float(value)
+    out: dict[str, float] = {}
+    for key, value in sums.items():
+        if key.endswith("/sum"):
+            name = key[: -len("/sum")]
+            count = sums.get(f"{name}/count", 0.0)
+            out[name] = value / count if count else float("nan")
+    return out
+
+
+# --- hidden states --------------------------------------------------------------
+
+
+def hidden_states(model: torch.nn.Module, batch: Batch, family: str, prefix: str = "") -> torch.Tensor:
+    """Last-layer hidden states (B, T, H) of the model's input side.
+
+    Always a call of `model(...)` itself (never `model.base_model`), so
+    DDP/FSDP wrappers see the forward. For encoder–decoders it is the
+    encoder's output; the decoder runs on one start token only.
+    `prefix` selects keys such as `pair_input_ids` (contrastive views).
+    """
+    ids = batch[f"{prefix}input_ids"]
+    mask = batch.get(f"{prefix}attention_mask")
+    kwargs: dict[str, Any] = {"input_ids": ids, "output_hidden_states": True}
+    if mask is not None:
+        kwargs["attention_mask"] = mask
+    if family == "encdec":
+        start = torch.full_like(ids[:, :1], model.config.decoder_start_token_id)
+        return model(**kwargs, decoder_input_ids=start).encoder_last_hidden_state
+    return model(**kwargs).hidden_states[-1]
+
+
+def hidden_size(model: torch.nn.Module) -> int:
+    """Width of the model's hidden states (T5 configs map `hidden_size` to `d_model`)."""
+    return int(model.config.hidden_size)

@@ -5,28 +5,69 @@ windows of `seq_len` tokens (no padding is wasted). With
 `document_masking`, each token attends only to earlier tokens of its own
 document and positions restart at every document, as if the documents had
 been fed one by one (block-diagonal causal mask).
+
+With `repo_level`, the files of one repository become one sequence, in the
+StarCoder2 layout `<repo_name>name<file_sep>path\ncode<file_sep>path\ncode...<|endoftext|>`,
+so the model learns to use other files of the same project as context.
+Files are grouped while reading: consecutive corpus rows with the same
+`repo` form one repository (the data pipeline writes a repository's files
+together; rows of one repository that are not adjacent become separate
+sequences).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 
-from codelm.objectives.base import Batch, Example, Objective, ObjectiveConfig, Segment
+from codelm.objectives.base import (
+    Batch,
+    DocumentSource,
+    Example,
+    Objective,
+    ObjectiveConfig,
+    Segment,
+    token_id,
+)
 from codelm.objectives.registry import register
+from codelm.objectives.text import encode_text
+
+__all__ = ["CLM", "CLMConfig", "document_attention", "encode_text", "group_by_repo"]
 
 
 class CLMConfig(ObjectiveConfig):
     name: Literal["clm"] = "clm"
-    document_masking: bool = False
+    document_masking: bool = Field(
+        False, description="Attend only within each document; positions restart per document."
+    )
+    repo_level: bool = Field(
+        False, description="One sequence per repository: <repo_name>name<file_sep>path\\ncode... (StarCoder2)."
+    )
 
 
-def encode_text(tokenizer: Any, text: str) -> list[int]:
-    """Token ids of plain text (no special tokens added)."""
-    return tokenizer(text, add_special_tokens=False)["input_ids"]
+def group_by_repo(source: DocumentSource) -> DocumentSource:
+    """A source whose items are repositories: `{"repo", "files": [{"path", "content"}, ...]}`.
+
+    Resuming at repository `start` re-reads the rows before it (no tokenising),
+    since a row index of the inner source does not map to a repository index.
+    """
+
+    def grouped(epoch: int, start: int) -> Iterator[dict[str, Any]]:
+        rows = source(epoch, 0)
+        groups = itertools.groupby(rows, key=lambda row: row.get("repo"))
+        for index, (repo, files) in enumerate(groups):
+            if index < start:
+                for _ in files:  # consume the group
+                    pass
+                continue
+            yield {"repo": repo, "files": [{"path": f.get("path", ""), "content": f["content"]} for f in files]}
+
+    return grouped
 
 
 def document_attention(doc_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,9 +95,36 @@ class CLM(Objective):
     families = ("decoder",)
     Config = CLMConfig
 
+    def __init__(self, config: CLMConfig, tokenizer: Any, family: str, seq_len: int) -> None:
+        super().__init__(config, tokenizer, family, seq_len)
+        if getattr(config, "repo_level", False):
+            self.repo_name_id = token_id(tokenizer, "<repo_name>")
+            self.file_sep_id = token_id(tokenizer, "<file_sep>")
+
+    def wrap_source(self, source: DocumentSource) -> DocumentSource:
+        return group_by_repo(source) if getattr(self.config, "repo_level", False) else source
+
     def encode(self, document: dict[str, Any], rng: np.random.Generator) -> Iterator[Segment]:
+        if "files" in document:  # a repository (repo_level)
+            yield Segment(self.encode_repository(document))
+            return
         ids = [*encode_text(self.tokenizer, document["content"]), self.eos_id]
         yield Segment(ids)
+
+    def encode_repository(
+        self, repo: dict[str, Any], encode_file: Callable[[str], list[int]] | None = None
+    ) -> list[int]:
+        """`<repo_name>name<file_sep>path\ncode ... <|endoftext|>`; special tokens inserted as ids.
+
+        `encode_file` tokenizes each `path\ncode` (FIM rearranges files here).
+        """
+        encode_file = encode_file or (lambda text: encode_text(self.tokenizer, text))
+        ids = [self.repo_name_id, *encode_text(self.tokenizer, str(repo["repo"] or ""))]
+        for file in repo["files"]:
+            ids.append(self.file_sep_id)
+            ids.extend(encode_file(f"{file['path']}\n{file['content']}"))
+        ids.append(self.eos_id)
+        return ids
 
     def finish(self, window: Segment, rng: np.random.Generator) -> Example:
         return {"input_ids": window.ids, "labels": list(window.ids), "doc_ids": window.extra["doc_ids"]}
