@@ -217,6 +217,7 @@ def dump_config(cfg: BaseModel) -> str:
 # Top-level config models by kind, as "module:Class" so nothing heavy is
 # imported until asked. Each feature adds its line when it lands.
 CONFIG_KINDS: dict[str, str] = {
+    "data": "codelm.data.config:DataConfig",
     "tokenizer": "codelm.tokenizer.train:TokenizerConfig",
     "model": "codelm.models.config:ModelConfig",
     "train": "codelm.train.config:TrainConfig",

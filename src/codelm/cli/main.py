@@ -21,6 +21,7 @@ from codelm.errors import CodelmError
 COMMAND_MODULES = [
     "codelm.cli.presets",
     "codelm.cli.config",
+    "codelm.cli.data",
 ]
 
 app = typer.Typer(

@@ -9,10 +9,12 @@ reads it with the splits named by their directories. Every later stage
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -39,13 +41,45 @@ CORPUS_SCHEMA = pa.schema(
 )
 
 
+# `[^\W_]` is exactly `str.isalnum` (re's \w is isalnum plus "_"); deleting runs
+# of it in C and measuring what is left is ~50x faster than a Python loop.
+# ASCII text (most code) takes a byte lookup table instead, faster still.
+_ALNUM_RUN = re.compile(r"[^\W_]+")
+_ASCII_ALNUM = np.array([chr(i).isalnum() for i in range(128)] + [False] * 128, dtype=bool)
+
+
+def _alnum_count(text: str) -> int:
+    if text.isascii():
+        return int(np.count_nonzero(_ASCII_ALNUM[np.frombuffer(text.encode("ascii"), dtype=np.uint8)]))
+    return len(text) - len(_ALNUM_RUN.sub("", text))
+
+
+# Commit records of git history sources (CommitPackFT style), one row per changed
+# file: `DIR/commits/<split>-NNNNN.parquet` (kept out of the split directories so
+# `load_dataset("parquet", data_dir=DIR)` sees only files; load them with
+# `data_dir=DIR/commits`).
+COMMIT_SCHEMA = pa.schema(
+    [
+        ("repo", pa.string()),
+        ("commit", pa.string()),
+        ("message", pa.string()),
+        ("path", pa.string()),
+        ("language", pa.string()),
+        ("license", pa.string()),
+        ("before", pa.string()),
+        ("after", pa.string()),
+        ("diff", pa.string()),
+    ]
+)
+
+
 def line_stats(text: str) -> dict[str, Any]:
     """Line and character statistics the StarCoder filters use."""
     lines = text.splitlines() or [""]
-    lengths = [len(line) for line in lines]
-    alnum = sum(ch.isalnum() for ch in text)
+    lengths = list(map(len, lines))
+    alnum = _alnum_count(text)
     return {
-        "size": len(text.encode("utf-8")),
+        "size": len(text) if text.isascii() else len(text.encode("utf-8")),
         "lines": len(lines),
         "max_line_length": max(lengths),
         "avg_line_length": sum(lengths) / len(lines),
@@ -72,11 +106,11 @@ def shard_path(root: str | Path, split: str, index: int) -> Path:
     return Path(root) / split / f"part-{index:05d}.parquet"
 
 
-def write_shard(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
+def write_shard(records: Sequence[dict[str, Any]], path: str | Path, schema: pa.Schema = CORPUS_SCHEMA) -> Path:
     """Write one shard atomically (temp file then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pylist(list(records), schema=CORPUS_SCHEMA)
+    table = pa.Table.from_pylist(list(records), schema=schema)
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(table, tmp, compression="zstd")
     tmp.replace(path)
