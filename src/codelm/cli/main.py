@@ -22,6 +22,10 @@ COMMAND_MODULES = [
     "codelm.cli.presets",
     "codelm.cli.config",
     "codelm.cli.data",
+    "codelm.cli.tokenizer",
+    "codelm.cli.models",
+    "codelm.cli.train",
+    "codelm.cli.analyze",
 ]
 
 app = typer.Typer(
