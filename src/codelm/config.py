@@ -221,6 +221,7 @@ CONFIG_KINDS: dict[str, str] = {
     "tokenizer": "codelm.tokenizer.train:TokenizerConfig",
     "model": "codelm.models.config:ModelConfig",
     "train": "codelm.train.config:TrainConfig",
+    "eval": "codelm.eval.config:EvalConfig",
 }
 
 
