@@ -55,6 +55,17 @@ def split_snippets(docs: list[dict]) -> list[dict]:
     return out
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models run ~10x faster on one thread than on two contended ones (shared 2-core CI)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def stdlib_docs() -> list[dict]:
     return read_stdlib()

@@ -32,4 +32,7 @@ def encode_offsets(tokenizer: Any, text: str) -> tuple[list[int], list[tuple[int
 
 def decode(tokenizer: Any, ids: list[int]) -> str:
     """Exact text of token ids (special-token spellings kept, no clean-up)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        return backend.decode(list(ids), skip_special_tokens=False)
     return tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)

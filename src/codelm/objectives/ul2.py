@@ -92,6 +92,7 @@ class UL2(Objective):
         self.mode_ids = {k: token_id(tokenizer, t) for k, t in MODE_TOKENS.items()}
         weights = np.array([d.weight for d in config.denoisers], dtype=float)
         self.probs = weights / weights.sum()
+        self._cumulative = np.cumsum(self.probs)
         fits = fits_family(family, seq_len)
         mode = 1 if config.mode_tokens else 0
         self.raw_lens: list[int] = []
@@ -117,7 +118,8 @@ class UL2(Objective):
         return max(self.raw_lens)
 
     def _draw(self, rng: np.random.Generator) -> int:
-        return int(rng.choice(len(self.probs), p=self.probs))
+        """Denoiser index by weight (inverse CDF: one uniform, much cheaper than rng.choice)."""
+        return min(int(np.searchsorted(self._cumulative, rng.random(), side="right")), len(self.probs) - 1)
 
     def next_window_len(self, rng: np.random.Generator) -> int:
         return self.raw_lens[self._draw(rng)]
