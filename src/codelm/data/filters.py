@@ -96,6 +96,13 @@ def quality_reason(
         return "text_too_long", f"{language} with {stats['lines']} lines > {cfg.text_max_lines}"
     if language in BOUNDED_DATA and not cfg.data_min_chars <= len(text) <= cfg.data_max_chars:
         return "data_length", f"{language} of {len(text)} chars outside {cfg.data_min_chars}-{cfg.data_max_chars}"
+    # the most telling reasons first: a generated or encoded file usually has long lines too
+    marker = generated_marker(text, cfg.generated_markers, cfg.generated_lines)
+    if marker is not None:
+        return "auto_generated", f"'{marker}' in the first {cfg.generated_lines} lines"
+    encoded = encoded_data(text, cfg.encoded_max_run, cfg.encoded_max_fraction)
+    if encoded is not None:
+        return "encoded_data", encoded
     if stats["max_line_length"] > cfg.max_line_length:
         return "max_line_length", f"a line of {stats['max_line_length']} chars > {cfg.max_line_length}"
     if stats["avg_line_length"] > cfg.max_avg_line_length:
@@ -107,12 +114,6 @@ def quality_reason(
         )
     if n_tokens < cfg.min_tokens:
         return "min_tokens", f"{n_tokens} tokens < {cfg.min_tokens}"
-    marker = generated_marker(text, cfg.generated_markers, cfg.generated_lines)
-    if marker is not None:
-        return "auto_generated", f"'{marker}' in the first {cfg.generated_lines} lines"
-    encoded = encoded_data(text, cfg.encoded_max_run, cfg.encoded_max_fraction)
-    if encoded is not None:
-        return "encoded_data", encoded
     return None
 
 

@@ -73,7 +73,7 @@ _NAMES = {
 }
 _README = re.compile(
     r"(?i)(?:licen[sc]ed under (?:the )?|licen[sc]e\s*[:=-]\s*\**\s*)"
-    r"([A-Za-z][\w.+ ,-]{1,40}?)(?:\s+licen[sc]e\b|[.;)\n*]|$)"
+    r"([A-Za-z][\w.+ ,-]{1,40}?)(?:\s+licen[sc]e\b|\.(?=\s|$)|[;)\n*]|$)"
 )
 _SPDX = re.compile(r"SPDX-License-Identifier:\s*([A-Za-z0-9.+()-]+(?:\s+(?:OR|AND|WITH)\s+[A-Za-z0-9.+()-]+)*)")
 _WS = re.compile(r"\s+")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import signal
 import stat
 from collections import Counter
 from dataclasses import dataclass, field
@@ -38,7 +39,6 @@ from codelm.data.sources import CommitItem, GitBlobReader, Item, Task, git
 AMBIGUOUS_EXTENSIONS = frozenset({".h", ".m", ".pl", ".t", ".v", ".pp", ".cl", ".d", ".fs", ".inc", ".s", ".r", ".sc"})
 _ENRY_NAMES = {"c++": "cpp", "c#": "csharp", "f#": "fsharp", "objective-c": "objective-c", "emacs lisp": "emacs-lisp"}
 BINARY_SNIFF = 8192
-CRASH_EXIT = 86  # exit status of the test hook that simulates a dying worker
 
 COMMIT_REJECT_PREFIX = "commit_"
 
@@ -237,8 +237,8 @@ class Processor:
         fields = listed.stdout.split(b"\0")
         changes = []
         for i in range(0, len(fields) - 1, 2):
-            meta = fields[i].decode().lstrip(":").split()
-            if len(meta) == 5:
+            meta = fields[i].decode().lstrip(":").split()  # old mode, new mode, old sha, new sha, status
+            if len(meta) == 5 and not {meta[0], meta[1]} & {"120000", "160000"}:  # no symlinks, submodules
                 changes.append((meta[2], meta[3], meta[4], fields[i + 1].decode("utf-8", errors="replace")))
         if not changes:
             stats["commit_rejected"]["no_changes"] += 1
@@ -304,7 +304,7 @@ class Processor:
                     data = self._read(item, readers)
                     stats["bytes_in"] += len(data)
                     if marker and marker in data:
-                        os._exit(CRASH_EXIT)  # test hook: a worker dying on one file
+                        os.kill(os.getpid(), signal.SIGKILL)  # test hook: a worker killed on one file
                     record, keys = self.process_file(item, data, stats)
                 except Reject as exc:
                     if exc.reason == "decontaminated":
