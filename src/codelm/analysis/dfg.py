@@ -464,7 +464,7 @@ class _Builder:
         self.state: State | None = {}
         self.frames: list[_Frame] = []
         self.collectors: list[list[int]] = []
-        self.has_paths = False
+        self.path_roots: set[str] = set()  # first names of the `a.b` paths seen
 
     # ---- occurrences and state ------------------------------------------------------
     def text(self, node: tree_sitter.Node) -> str:
@@ -508,7 +508,7 @@ class _Builder:
         for p in sources:
             if p != occ:
                 self.edges.add((p, occ, "computedFrom"))
-        if self.has_paths:  # `x = ...` ends what was known about `x.attr`
+        if key[0] in self.path_roots:  # `x = ...` ends what was known about `x.attr`
             n = len(key)
             for other in [k for k in state if len(k) > n and k[:n] == key]:
                 del state[other]
@@ -606,7 +606,8 @@ class _Builder:
         else:
             return None
         key = (*base, self.text(member))
-        self.has_paths = self.has_paths or len(key) > 1
+        if len(key) > 1:
+            self.path_roots.add(key[0])
         return key, spec.sep.join(key), member, obj_visit
 
     def h_member(self, node: tree_sitter.Node) -> None:
@@ -1300,7 +1301,7 @@ class _Builder:
             line, col = self.r.start(node)
             start, end = self.r.span(node)
             nodes.append(DFGNode(ids[k], name, line, col, start, end, role))
-        edges = sorted(DFGEdge(ids[s], ids[d], kind) for s, d, kind in self.edges)
+        edges = [DFGEdge(*e) for e in sorted((ids[s], ids[d], kind) for s, d, kind in self.edges)]
         return DataFlowGraph(self.r.language, nodes, edges)
 
 

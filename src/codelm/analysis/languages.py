@@ -108,19 +108,21 @@ INTERPRETERS: dict[str, str] = {
 DATA_LANGUAGES = frozenset({"json", "yaml", "toml", "ini", "xml", "svg", "jupyter-notebook"})
 TEXT_LANGUAGES = frozenset({"text", "markdown", "restructuredtext", "tex"})
 
-_SHEBANG = re.compile(r"^#!\s*(\S+)(?:\s+(\S+))?")
-
-
 def language_from_shebang(first_line: str) -> str | None:
-    """`#!/usr/bin/env python3 -u` → `python`."""
-    match = _SHEBANG.match(first_line)
-    if not match:
+    """`#!/usr/bin/env python3 -u` → `python`; `#!/usr/bin/env -S ruby -w` → `ruby`."""
+    if not first_line.startswith("#!"):
         return None
-    program = match.group(1).rsplit("/", 1)[-1]
-    if program == "env" and match.group(2):
-        program = match.group(2).rsplit("/", 1)[-1]
-    program = re.sub(r"[\d.]+$", "", program) or program  # python3.11 -> python
-    return INTERPRETERS.get(program) or INTERPRETERS.get(match.group(1).rsplit("/", 1)[-1])
+    words = first_line[2:].split()
+    if not words:
+        return None
+    program = words[0].rsplit("/", 1)[-1]
+    if program == "env":  # skip env's own options and VAR=value assignments
+        rest = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
+        if not rest:
+            return None
+        program = rest[0].rsplit("/", 1)[-1]
+    base = re.sub(r"[\d.]+$", "", program) or program  # python3.11 -> python
+    return INTERPRETERS.get(base) or INTERPRETERS.get(program)
 
 
 def detect_language(path: str | PurePath, content: str | None = None) -> str | None:
