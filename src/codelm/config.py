@@ -222,6 +222,7 @@ CONFIG_KINDS: dict[str, str] = {
     "model": "codelm.models.config:ModelConfig",
     "train": "codelm.train.config:TrainConfig",
     "eval": "codelm.eval.config:EvalConfig",
+    "sandbox": "codelm.eval.sandbox.config:SandboxConfig",
 }
 
 

@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "codelm.cli.models",
     "codelm.cli.train",
     "codelm.cli.analyze",
+    "codelm.cli.eval",
 ]
 
 app = typer.Typer(
