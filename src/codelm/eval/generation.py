@@ -1,0 +1,181 @@
+"""Where completions come from: a local checkpoint, an OpenAI-compatible endpoint,
+or a task's own canonical solutions (to self-check a task file).
+
+Every backend answers `complete(items, options) -> list[list[str]]`, one list
+of `item.n` raw texts per item. Seeds are per problem (derived from the run
+seed and the task id), never from a position in a batch, so a resumed or
+re-batched run draws exactly the same samples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from codelm.errors import ConfigError, InputError, MissingDependencyError
+from codelm.eval.config import GenerationOptions
+
+
+@dataclass
+class GenItem:
+    """One prompt (or prefix/suffix pair) to complete `n` times."""
+
+    prompt: str
+    n: int
+    seed: int
+    stop: list[str] = field(default_factory=list)
+    suffix: str | None = None  # set: fill in the middle between prompt and suffix
+    canonical: str | None = None  # what the `canonical` backend returns
+    max_new_tokens: int | None = None
+
+
+def problem_seed(seed: int, *parts: object) -> int:
+    """A stable 31-bit seed for (run seed, task id, round, ...)."""
+    digest = hashlib.sha256(":".join(map(str, (seed, *parts))).encode()).digest()
+    return int.from_bytes(digest[:4], "big") >> 1
+
+
+class Backend(ABC):
+    name = ""
+
+    @abstractmethod
+    def complete(self, items: list[GenItem], options: GenerationOptions) -> list[list[str]]:
+        """`item.n` raw completions per item, in order."""
+
+    def info(self) -> dict:
+        return {"backend": self.name}
+
+    def close(self) -> None:  # noqa: B027 - most backends hold nothing to release
+        """Release the model or connection."""
+
+
+class LocalBackend(Backend):
+    """A codelm / HF checkpoint directory, through `codelm.inference`."""
+
+    name = "local"
+
+    def __init__(self, model_dir: str, batch_size: int = 8) -> None:
+        from codelm.inference import load_generator
+
+        self.model_dir = model_dir
+        self.generator = load_generator(model_dir)
+
+    def info(self) -> dict:
+        return {"backend": self.name, **{k: str(v) for k, v in self.generator.info().items()}}
+
+    def complete(self, items: list[GenItem], options: GenerationOptions) -> list[list[str]]:
+        from codelm.inference import GenerationConfig
+        from codelm.inference.engine import Request
+
+        requests = []
+        for item in items:
+            cfg = GenerationConfig(
+                max_new_tokens=item.max_new_tokens or options.max_new_tokens,
+                temperature=options.temperature,
+                top_p=options.top_p,
+                n=item.n,
+                stop=[s for s in item.stop if s],
+                seed=item.seed,
+            )
+            if item.suffix is not None:
+                if self.generator.fim is None and self.generator.kind == "decoder":
+                    raise InputError(
+                        f"model '{self.model_dir}' has no FIM tokens, so it cannot infill; "
+                        "train it with the fim objective or use a left-to-right task"
+                    )
+                req = self.generator.infill_prompt(item.prompt, item.suffix)
+                req.config = cfg
+            else:
+                req = Request(self.generator.encode(item.prompt), cfg)
+            req.seed_path = (item.seed,)
+            requests.append(req)
+        outputs = []
+        for start in range(0, len(requests), options.batch_size):
+            for completions in self.generator.generate_requests(requests[start:start + options.batch_size]):
+                outputs.append([c.text for c in completions])
+        return outputs
+
+
+class OpenAIBackend(Backend):
+    """Any OpenAI-compatible `/v1/completions` endpoint (ours, vLLM, TGI, llama.cpp)."""
+
+    name = "openai"
+
+    def __init__(self, base_url: str, model_name: str | None, options: GenerationOptions) -> None:
+        try:
+            import openai
+        except ImportError:
+            raise MissingDependencyError("evaluating an endpoint needs the openai client: pip install openai") from None
+        self.base_url = base_url
+        self.client = openai.OpenAI(
+            base_url=base_url, api_key=os.environ.get(options.api_key_env) or "EMPTY",
+            timeout=options.request_timeout_s, max_retries=2,
+        )
+        self.model_name = model_name or self._only_model()
+
+    def _only_model(self) -> str:
+        import openai
+
+        try:
+            models = [m.id for m in self.client.models.list().data]
+        except openai.APIError as exc:
+            raise InputError(f"endpoint '{self.base_url}' did not list its models ({exc}); set model_name") from None
+        if not models:
+            raise InputError(f"endpoint '{self.base_url}' serves no model; set model_name")
+        return models[0]
+
+    def info(self) -> dict:
+        return {"backend": self.name, "base_url": self.base_url, "model": self.model_name}
+
+    def complete(self, items: list[GenItem], options: GenerationOptions) -> list[list[str]]:
+        import openai
+
+        outputs = []
+        for item in items:
+            extra = {"suffix": item.suffix} if item.suffix is not None else {}
+            try:
+                response = self.client.completions.create(
+                    model=self.model_name, prompt=item.prompt, n=item.n,
+                    temperature=options.temperature, top_p=options.top_p,
+                    max_tokens=item.max_new_tokens or options.max_new_tokens,
+                    stop=[s for s in item.stop if s] or None, seed=item.seed, **extra,
+                )
+            except openai.APIConnectionError as exc:
+                raise InputError(f"cannot reach endpoint '{self.base_url}': {exc}") from None
+            except openai.APIStatusError as exc:
+                raise InputError(f"endpoint '{self.base_url}' refused the request ({exc.status_code}): {exc.message}") from None
+            texts = [""] * item.n
+            for choice in response.choices:
+                if choice.index < item.n:
+                    texts[choice.index] = choice.text or ""
+            outputs.append(texts)
+        return outputs
+
+
+class CanonicalBackend(Backend):
+    """Returns each problem's canonical solution: checks a task file end to end."""
+
+    name = "canonical"
+
+    def complete(self, items: list[GenItem], options: GenerationOptions) -> list[list[str]]:
+        out = []
+        for item in items:
+            if item.canonical is None:
+                raise InputError("model 'canonical' needs problems with a canonical_solution")
+            out.append([item.canonical] * item.n)
+        return out
+
+
+def load_backend(model: str, model_name: str | None, options: GenerationOptions) -> Backend:
+    """`canonical`, an http(s) URL (OpenAI-compatible), or a local model directory."""
+    if model == "canonical":
+        return CanonicalBackend()
+    if model.startswith(("http://", "https://")):
+        return OpenAIBackend(model, model_name, options)
+    if not os.path.isdir(model):
+        raise ConfigError(
+            f"model '{model}' is neither a model directory, an http(s) endpoint URL, nor 'canonical'"
+        )
+    return LocalBackend(model, options.batch_size)
