@@ -89,3 +89,23 @@ def test_packed_documents_match_separate_runs():
     out = _logits(model, packed, document_mask(segments, dtype=model.dtype), position_ids=positions)
     assert (out[:, :4] - _logits(model, a, None)).abs().max().item() < 1e-5
     assert (out[:, 4:] - _logits(model, b, None)).abs().max().item() < 1e-5
+
+
+def test_prefix_lm_incremental_decoding_matches_full_forward():
+    """Inference recipe: prefill the prefix with the 4-D mask, then decode with the KV cache."""
+    model = build_model(ModelConfig(preset="decoder-tiny", hidden_size=64, num_layers=2), VOCAB, seed=2)
+    ids = torch.arange(210, 218)[None]  # T = 8, prefix of 3
+    prefix = 3
+    full = _logits(model, ids, prefix_lm_mask(torch.tensor([prefix]), torch.ones_like(ids), model.dtype))
+    with torch.no_grad():
+        out = model(
+            input_ids=ids[:, :prefix],
+            attention_mask=prefix_lm_mask(torch.tensor([prefix]), torch.ones(1, prefix), model.dtype),
+            use_cache=True,
+        )
+        steps = [out.logits[:, -1]]
+        for t in range(prefix, ids.shape[1] - 1):
+            out = model(input_ids=ids[:, t : t + 1], cache=out.cache, use_cache=True)
+            steps.append(out.logits[:, -1])
+    incremental = torch.stack(steps, dim=1)  # logits at positions prefix-1 .. T-2
+    assert (incremental - full[:, prefix - 1 : -1]).abs().max().item() < 1e-5
