@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import tree_sitter
 
 from codelm.analysis.functions import definitions
-from codelm.analysis.parsing import ParseResult, Source, ensure_parsed
+from codelm.analysis.parsing import ParseResult, Source, ensure_parsed, first_named
 from codelm.errors import ConfigError
 
 # Statement roles per language (node type -> role); unlisted statements are simple.
@@ -241,7 +241,7 @@ class _Builder:
             return preds
         role = self.roles.get(node.type)
         if role is None and node.type == "expression_statement" and node.named_child_count == 1:
-            inner = node.named_child(0)
+            inner = first_named(node)
             if inner.type in ("throw_expression",):
                 role = "raise"
             elif self.roles.get(inner.type) == "switch":  # Java/C# switch as a statement

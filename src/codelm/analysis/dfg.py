@@ -42,7 +42,7 @@ from dataclasses import dataclass, field, replace
 
 import tree_sitter
 
-from codelm.analysis.parsing import ParseResult, Source, ensure_parsed
+from codelm.analysis.parsing import ParseResult, Source, ensure_parsed, first_named
 from codelm.analysis.tokens import IDENTIFIER_TYPES, NUMBER_TYPES, STRING_TYPES
 from codelm.errors import ConfigError
 
@@ -588,7 +588,7 @@ class _Builder:
                                           or self.field(node, "receiver") is None):
             return None
         member = self.field(node, name_field)
-        obj = self.field(node, obj_field) if obj_field else node.named_child(0)
+        obj = self.field(node, obj_field) if obj_field else first_named(node)
         if obj is None and node.child_count and node.child(0).type in ("this", "base"):
             obj = node.child(0)  # C#: `this` is an unnamed token there
         if member is None or obj is None or member.type not in IDENTIFIER_TYPES:
@@ -614,7 +614,7 @@ class _Builder:
         found = self.path(node)
         if found is None:
             obj_field = self.spec.members[node.type][0]
-            obj = self.field(node, obj_field) if obj_field else node.named_child(0)
+            obj = self.field(node, obj_field) if obj_field else first_named(node)
             self.visit(obj)
             if self.r.language == "ruby":  # a method call: its arguments and block
                 self.visit_children(node, exclude=obj)
@@ -628,7 +628,7 @@ class _Builder:
         if callee is not None and callee.type in self.spec.members:
             # `obj.method(...)`: the receiver is used; a method name is no variable
             obj_field = self.spec.members[callee.type][0]
-            self.visit(self.field(callee, obj_field) if obj_field else callee.named_child(0))
+            self.visit(self.field(callee, obj_field) if obj_field else first_named(callee))
         else:
             self.visit(callee)
         self.visit_children(node, exclude=callee)
@@ -643,7 +643,7 @@ class _Builder:
     # ---- assignment -------------------------------------------------------------------
     def strip(self, node: tree_sitter.Node) -> tree_sitter.Node:
         while node.type in _UNWRAP and node.named_child_count == 1:
-            node = node.named_child(0)
+            node = first_named(node)
         return node
 
     def bind(self, target: tree_sitter.Node, value: tree_sitter.Node | None,
@@ -681,7 +681,9 @@ class _Builder:
             for child in t.named_children:
                 self.bind_target(child, parents, update)
         elif kind in ("pair_pattern", "pair"):
-            self.bind_target(self.field(t, "value") or t.named_children[-1], parents, update)
+            value = self.field(t, "value") or (t.named_children[-1] if t.named_child_count else None)
+            if value is not None:
+                self.bind_target(value, parents, update)
         elif kind in ("assignment_pattern", "object_assignment_pattern"):
             self.visit(self.field(t, "right"))
             self.bind_target(self.field(t, "left"), parents, update)
@@ -714,12 +716,12 @@ class _Builder:
                 self.define(member, key, name, parents, update=True)
                 return
             obj_field = spec.members[kind][0]
-            container = self.field(node, obj_field) if obj_field else node.named_child(0)
+            container = self.field(node, obj_field) if obj_field else first_named(node)
         elif kind in spec.subscripts:
             obj_field = spec.subscripts[kind]
-            container = self.field(node, obj_field) if obj_field else node.named_child(0)
+            container = self.field(node, obj_field) if obj_field else first_named(node)
         elif kind in spec.derefs:
-            op = node.child_by_field_name("operator") or node.child(0)
+            op = node.child_by_field_name("operator") or (node.children or [None])[0]
             if op is None or self.text(op) != "*":
                 self.visit(node)
                 return
@@ -810,7 +812,7 @@ class _Builder:
             self.bind_target(name, [], False)
 
     def h_update(self, node: tree_sitter.Node) -> None:
-        operand = self.field(node, "argument") or self.field(node, "operand") or node.named_child(0)
+        operand = self.field(node, "argument") or self.field(node, "operand") or first_named(node)
         if node.type.endswith("unary_expression"):  # C#: only ++ and -- write
             op = self.field(node, "operator") or next(
                 (c for c in node.children if not c.is_named), None)
@@ -1030,7 +1032,7 @@ class _Builder:
                   or self.field(node, "pattern") or self.field(node, "declarator"))
         iterable = self.field(node, "right") or self.field(node, "value")
         if iterable is not None and iterable.type == "in":  # Ruby `for x in xs`
-            iterable = iterable.named_child(0)
+            iterable = first_named(iterable)
         self._foreach(target, iterable, self.field(node, "body"), self.field(node, "alternative"))
 
     def h_php_foreach(self, node: tree_sitter.Node) -> None:
@@ -1126,7 +1128,7 @@ class _Builder:
         """Python `case` patterns: a bare name captures, a dotted name is a value."""
         if pattern.type == "dotted_name":
             if pattern.named_child_count == 1 and self.text(pattern) != "_":
-                self.bind_target(pattern.named_child(0), [], False)
+                self.bind_target(first_named(pattern), [], False)
             else:
                 self.visit(pattern)
             return
@@ -1267,7 +1269,7 @@ class _Builder:
             if child.type == "aliased_import":
                 target = self.field(child, "alias")
             else:
-                target = child.named_child(0) if child.type == "dotted_name" else child
+                target = first_named(child) if child.type == "dotted_name" else child
             if target is not None and target.type in self.spec.var_types:
                 self.bind_target(target, [], False)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import tree_sitter
 
-from codelm.analysis.parsing import ParseResult, Source, ensure_parsed, walk
+from codelm.analysis.parsing import ParseResult, Source, ensure_parsed, first_named, walk
 
 # node type -> "function" | "class"; a function directly inside a class is a method
 _DEFS: dict[str, dict[str, str]] = {
@@ -88,7 +88,7 @@ def _declarator_name(node: tree_sitter.Node | None, result: ParseResult) -> str 
                          "destructor_name", "operator_name", "type_identifier"):
             return result.text(node)
         node = node.child_by_field_name("declarator") or (
-            node.named_child(0) if node.type in ("reference_declarator", "parenthesized_declarator")
+            first_named(node) if node.type in ("reference_declarator", "parenthesized_declarator")
             else None)
     return None
 
@@ -131,12 +131,12 @@ def _clean_comment(text: str) -> str:
 
 
 def _python_docstring(body: tree_sitter.Node, result: ParseResult):
-    first = body.named_child(0)
+    first = first_named(body)
     while first is not None and first.type == "comment":
         first = first.next_named_sibling
     if first is None or first.type != "expression_statement" or first.named_child_count != 1:
         return None
-    string = first.named_child(0)
+    string = first_named(first)
     if string.type != "string":
         return None
     raw = result.text(string)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import tree_sitter
 
-from codelm.analysis.parsing import ParseResult, Source, ensure_parsed, walk
+from codelm.analysis.parsing import ParseResult, Source, ensure_parsed, first_named, walk
 from codelm.analysis.tokens import IDENTIFIER_TYPES, tokens
 
 ALL = None  # every named child of the node is a definition target
@@ -189,7 +189,7 @@ def _resolve(node: tree_sitter.Node, language: str, out: set[int]) -> None:
         out.add(node.start_byte)
         return
     if kind == "dotted_name":  # `import a.b` binds `a`; `from m import c` binds `c`
-        first = node.named_child(0)
+        first = first_named(node)
         if first is not None:
             out.add(first.start_byte)
         return

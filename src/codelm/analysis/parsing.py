@@ -249,6 +249,13 @@ def _syntax_issues(result: ParseResult) -> list[SyntaxIssue]:
     return issues
 
 
+def first_named(node: tree_sitter.Node | None) -> tree_sitter.Node | None:
+    """The first named child, or None (`Node.named_child` raises when there is none)."""
+    if node is None or node.named_child_count == 0:
+        return None
+    return node.named_children[0]
+
+
 def walk(node: tree_sitter.Node) -> Iterator[tree_sitter.Node]:
     """Every node below and including `node`, in source (pre-)order."""
     cursor = node.walk()  # a cursor never leaves the node it was made on
