@@ -78,7 +78,7 @@ def tiny_config(assets: dict[str, Path], out: Path, **sections: Any) -> dict[str
         "objectives": [{"name": "clm"}],
         "optim": {"lr": 3e-3, "weight_decay": 0.01},
         "schedule": {"kind": "cosine", "warmup_steps": 2},
-        "loop": {"max_steps": 6, "micro_batch_size": 4},
+        "loop": {"max_steps": 6, "micro_batch_size": 4, "num_threads": 1},
         "eval": {"every": 3, "batches": 2},
         "checkpoint": {"every": 3, "keep_last": 2},
         "logging": {"every": 1},
@@ -89,3 +89,15 @@ def tiny_config(assets: dict[str, Path], out: Path, **sections: Any) -> dict[str
     if model is not None:  # a model section replaces the default one (sources are exclusive)
         merged["model"] = model
     return merged
+
+
+@pytest.fixture
+def make_cfg(tiny_assets: dict[str, Path], tmp_path: Path):
+    """`make_cfg(name, **sections)` → a validated TrainConfig writing to tmp_path/name."""
+    from codelm.config import validate
+    from codelm.train import TrainConfig
+
+    def make(name: str = "run", **sections: Any) -> TrainConfig:
+        return validate(TrainConfig, tiny_config(tiny_assets, tmp_path / name, **sections))
+
+    return make

@@ -137,7 +137,7 @@ def save_checkpoint(
     aux_modules: dict[str, torch.nn.Module],
 ) -> Path:
     """Write checkpoint `step` (every rank calls this); returns its final path."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save_model
 
     final = root / step_dir_name(step)
     tmp = root / f".tmp-{final.name}"
@@ -157,9 +157,8 @@ def save_checkpoint(
         inner = accelerator.unwrap_model(model, keep_torch_compile=False)
         inner.save_pretrained(str(tmp), state_dict=state_dict, is_main_process=True)
         tokenizer.save_pretrained(str(tmp))
-        for name, module in aux_modules.items():
-            tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-            save_file(tensors, str(tmp / TRAINING_STATE / f"aux_{name}.safetensors"))
+        for name, module in aux_modules.items():  # save_model handles tied (shared) tensors
+            save_model(module, str(tmp / TRAINING_STATE / f"aux_{name}.safetensors"))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         # Written last: its presence marks the directory complete.
@@ -178,7 +177,7 @@ def load_training_state(
 
     Model weights are not touched here: the model was built from `path` itself.
     """
-    from safetensors.torch import load_file
+    from safetensors.torch import load_model
 
     state_file = path / STATE_FILE
     if not state_file.is_file():
@@ -195,5 +194,5 @@ def load_training_state(
     with open(data_file, "rb") as fh:
         stream_state = pickle.load(fh)  # written by this code into the run's own directory
     for name, module in aux_modules.items():
-        module.load_state_dict(load_file(str(path / TRAINING_STATE / f"aux_{name}.safetensors")))
+        load_model(module, str(path / TRAINING_STATE / f"aux_{name}.safetensors"), device=str(next(module.parameters()).device))
     return trainer_state, stream_state

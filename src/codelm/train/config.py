@@ -111,7 +111,8 @@ class CheckpointSection(Section):
 class LoggingSection(Section):
     every: int = Field(10, ge=1, description="Steps between progress/TensorBoard/MLflow updates (log.jsonl gets every step).")
     tensorboard: bool = False
-    mlflow: bool = Field(False, description="MLflow with a local file store in <run>/mlruns.")
+    mlflow: bool = Field(False, description="MLflow; by default a local file store in <run>/mlruns.")
+    mlflow_uri: str | None = Field(None, description="MLflow tracking URI instead of the run-local store.")
     plots: bool = Field(True, description="loss.png at the end.")
 
 

@@ -17,6 +17,7 @@ never the prefetched position.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import queue
@@ -32,7 +33,7 @@ import torch
 
 from codelm.data.corpus import split_files
 from codelm.errors import ConfigError
-from codelm.objectives.base import IGNORE_INDEX, Batch, Example, ExampleStream, Objective
+from codelm.objectives.base import IGNORE_INDEX, Batch, ExampleStream, Objective
 
 DOCUMENT_COLUMNS = ("repo", "path", "language", "content")
 
@@ -113,47 +114,6 @@ class CorpusSource:
             yield from table.take(wanted).to_pylist()
 
 
-class SingleObjectiveMix:
-    """The mixture interface (`choose`, `take`, state) over one objective's stream."""
-
-    def __init__(self, objective: Objective, source: Callable[[int, int], Iterator[dict[str, Any]]], seed: int) -> None:
-        self.objective = objective
-        self.stream = ExampleStream(objective, source, seed)
-        self._iter: Iterator[Example] | None = None
-
-    @property
-    def objectives(self) -> list[Objective]:
-        return [self.objective]
-
-    def choose(self, step: int) -> Objective:
-        return self.objective
-
-    def take(self, name: str, n: int) -> list[Example]:
-        if self._iter is None:
-            self._iter = iter(self.stream)
-        return list(itertools.islice(self._iter, n))
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.stream.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.stream.load_state_dict(state)
-        self._iter = None
-
-
-def build_mix(objectives: list[Objective], weights: list[float], source: Any, seed: int) -> Any:
-    """One objective per optimizer step, chosen by weight (MixtureStream), or the single stream."""
-    if len(objectives) == 1:
-        return SingleObjectiveMix(objectives[0], source, seed)
-    try:
-        from codelm.objectives import MixtureStream
-    except ImportError:
-        raise ConfigError(
-            "several objectives need codelm.objectives.MixtureStream, which this install lacks; list one objective"
-        ) from None
-    return MixtureStream(objectives, weights, source, seed)
-
-
 def count_targets(batch: Batch, family: str) -> int:
     """Targets `lm_loss` will sum over (decoders predict t+1, so the first label never counts)."""
     labels = batch.get("labels")
@@ -190,7 +150,7 @@ class StepBatch:
 
 
 class StepBatcher:
-    """Builds the micro-batches of optimizer step `i` for this rank."""
+    """Builds the micro-batches of optimizer step `i` for this rank from a `MixtureStream`."""
 
     def __init__(
         self,
@@ -260,7 +220,7 @@ class BatchProducer:
                 step += 1
                 while not self._stop.is_set():
                     try:
-                        self._queue.put(item, timeout=0.1)
+                        self._queue.put(item, timeout=0.05)
                         break
                     except queue.Full:
                         continue
@@ -281,6 +241,9 @@ class BatchProducer:
 
     def close(self) -> None:
         self._stop.set()
+        with contextlib.suppress(queue.Empty):
+            while True:  # unblock a producer waiting on a full queue
+                self._queue.get_nowait()
         self._thread.join(timeout=5)
 
 

@@ -28,6 +28,7 @@ import torch
 
 from codelm.config import load_yaml
 from codelm.errors import ConfigError
+from codelm.objectives.base import reduce_metrics
 from codelm.runs import RunDir, generate_name
 from codelm.train import checkpoint as ckpt
 from codelm.train.config import RESUME_FIXED_KEYS, TrainConfig
@@ -36,7 +37,6 @@ from codelm.train.data import (
     CorpusSource,
     StepBatch,
     StepBatcher,
-    build_mix,
     to_device,
     validation_batches,
 )
@@ -187,6 +187,63 @@ def _run_dir(accelerator: Any, cfg: TrainConfig, out: str | Path | None, resume:
     return RunDir(Path(holder[0])) if not accelerator.is_main_process else RunDir.at(holder[0])
 
 
+def accumulate_gradients(
+    accelerator: Any,
+    model: torch.nn.Module,
+    view: Any,
+    objective: Any,
+    micro_batches: list[dict[str, torch.Tensor]],
+    expected_targets: int,
+    params: list[torch.nn.Parameter],
+    aux_params: list[torch.nn.Parameter] = (),  # type: ignore[assignment]
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """Forward/backward over one step's micro-batches, leaving ∇(Σ loss / Σ targets) in `.grad`.
+
+    `expected_targets` is this rank's target count, counted from the labels
+    before any forward pass; summed over ranks it divides every micro-batch's
+    summed loss, so accumulation and data parallelism give exactly the gradient
+    of one big batch's mean loss. Returns (loss sum, target count, metric sums)
+    over all micro-batches and ranks.
+    """
+    device = accelerator.device
+    world = accelerator.num_processes
+    expected = torch.tensor(float(expected_targets), device=device)
+    if world > 1:
+        expected = accelerator.reduce(expected, "sum")
+    expected = expected.clamp(min=1.0)
+    scale = world / expected  # DDP averages gradients over ranks; undo that
+    loss_sum = torch.zeros((), device=device)
+    targets = torch.zeros((), device=device)
+    metrics: dict[str, torch.Tensor] = {}
+    last = len(micro_batches) - 1
+    for i, micro in enumerate(micro_batches):
+        micro = to_device(micro, device)
+        # Gradients are all-reduced once, after the last micro-batch.
+        sync = contextlib.nullcontext() if i == last else accelerator.no_sync(model)
+        with sync:
+            out = objective.loss(view, micro)
+            accelerator.backward(out.loss_sum * scale)
+        loss_sum += out.loss_sum.detach().float()
+        targets += out.num_targets.detach().float()
+        for key, value in out.metrics.items():  # `m/sum` and `m/count` pairs
+            metrics[key] = metrics.get(key, 0.0) + value.detach().float()
+    if world > 1:
+        keys = sorted(metrics)
+        totals = accelerator.reduce(torch.stack([loss_sum, targets, *(metrics[k] for k in keys)]), "sum")
+        loss_sum, targets = totals[0], totals[1]
+        metrics = dict(zip(keys, totals[2:], strict=True))
+        for p in aux_params:  # not DDP-wrapped: average their gradients here
+            if p.grad is not None:
+                p.grad.copy_(accelerator.reduce(p.grad, "mean"))
+    # If the objective's real target count differs from the labels counted in
+    # advance (e.g. a discriminator scoring every token), rescale to the real
+    # count. In the usual case the factor is exactly 1.0: a bitwise no-op.
+    grads = [p.grad for p in params if p.grad is not None]
+    if grads:
+        torch._foreach_mul_(grads, expected / targets.clamp(min=1.0))
+    return loss_sum, targets, metrics
+
+
 class _Trainer:
     """State of one run; `train()` is the public entry point."""
 
@@ -210,7 +267,7 @@ class _Trainer:
     # ----------------------------------------------------------------- set-up
     def _setup(self, resume: bool) -> None:
         cfg, acc = self.cfg, self.accelerator
-        from codelm.objectives import build_objective
+        from codelm.objectives import MixtureStream, build_objectives
 
         existing = ckpt.latest_checkpoint(self.ckpt_root)
         if existing is not None and not resume:
@@ -226,16 +283,24 @@ class _Trainer:
 
         # Tokenizer, model shape, objectives: everything that can fail on config, before any weights.
         self.tokenizer = load_tokenizer(cfg.tokenizer or cfg.model.path)
+        # The corpus: checked before any weights exist.
+        shard = cfg.data.rank_split == "shard" and self.world > 1
+        source = CorpusSource(
+            cfg.data.corpus,
+            cfg.data.train_split,
+            shuffle=cfg.data.shuffle,
+            seed=cfg.seed,
+            rank=self.rank if shard else 0,
+            world=self.world if shard else 1,
+        )
+        val_source = (
+            CorpusSource(cfg.data.corpus, cfg.data.validation_split) if cfg.data.validation_split is not None else None
+        )
         plan = plan_model(cfg.model, self.tokenizer)
         self.family = plan.family
         seq_len = cfg.data.seq_len
-        self.objectives = [
-            build_objective(spec, self.tokenizer, self.family, seq_len, key=f"objectives[{i}]")
-            for i, spec in enumerate(cfg.objectives)
-        ]
+        self.objectives, weights = build_objectives(cfg.objectives, self.tokenizer, self.family, seq_len)
         names = [o.name for o in self.objectives]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"objectives: each objective may appear once (got {', '.join(names)})")
         self.by_name = {o.name: o for o in self.objectives}
         self.shape = model_shape(plan.meta(), self.family)
         self.flops_per_token = flops_per_token(self.shape, seq_len)
@@ -246,10 +311,10 @@ class _Trainer:
         if cfg.loop.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             model.config.use_cache = False
-        model.train()
+        model.to(self.device).train()
         self.aux = {}
-        for objective in self.objectives:
-            for name, module in objective.auxiliary_modules().items():
+        for objective in self.objectives:  # e.g. RTD's generator, sized from the model
+            for name, module in objective.auxiliary_modules(model).items():
                 self.aux[f"{objective.name}.{name}"] = module.to(self.device).train()
         params = list(model.named_parameters())
         for name, module in self.aux.items():
@@ -267,20 +332,9 @@ class _Trainer:
         ckpt.install_accelerate_hooks(acc)
 
         # Data: training mix (background thread) and fixed validation batches.
-        shard = cfg.data.rank_split == "shard" and self.world > 1
-        source = CorpusSource(
-            cfg.data.corpus,
-            cfg.data.train_split,
-            shuffle=cfg.data.shuffle,
-            seed=cfg.seed,
-            rank=self.rank if shard else 0,
-            world=self.world if shard else 1,
-        )
-        weights = [float(spec.get("weight", 1.0)) for spec in cfg.objectives]
-        self.mix = build_mix(self.objectives, weights, source, cfg.seed)
+        self.mix = MixtureStream(self.objectives, weights, source, cfg.seed)
         self.val_sets: dict[str, list[dict[str, torch.Tensor]]] = {}
-        if cfg.data.validation_split is not None:
-            val_source = CorpusSource(cfg.data.corpus, cfg.data.validation_split)
+        if val_source is not None:
             self.val_sets = validation_batches(
                 self.objectives,
                 val_source,
@@ -319,7 +373,9 @@ class _Trainer:
 
         if self.main:
             self.run.save_config(cfg)
-            self.trackers = Trackers(self.run, cfg.logging.tensorboard, cfg.logging.mlflow, cfg.model_dump(mode="json"))
+            self.trackers = Trackers(
+                self.run, cfg.logging.tensorboard, cfg.logging.mlflow, cfg.model_dump(mode="json"), cfg.logging.mlflow_uri
+            )
         else:
             self.trackers = None
         if self.resume_from is not None:
@@ -376,47 +432,24 @@ class _Trainer:
         return self.accelerator.reduce(tensor.to(self.device), "sum").cpu()
 
     # ------------------------------------------------------------- training
-    def train_step(self, batch: StepBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One optimizer step; returns (loss_sum, targets, grad_norm) summed over ranks, as tensors."""
-        acc = self.accelerator
-        objective = self.by_name[batch.objective]
-        # Targets of the whole step across ranks, known before any forward pass:
-        # every micro-batch's summed loss is divided by it, so accumulation and
-        # data parallelism give the gradient of one big batch's mean loss.
-        expected = torch.tensor(float(batch.targets), device=self.device)
-        if self.world > 1:
-            expected = acc.reduce(expected, "sum")
-        expected = expected.clamp(min=1.0)
-        scale = self.world / expected  # DDP averages gradients over ranks; undo that
-        loss_sum = torch.zeros((), device=self.device)
-        targets = torch.zeros((), device=self.device)
-        last = len(batch.micro_batches) - 1
-        for i, micro in enumerate(batch.micro_batches):
-            micro = to_device(micro, self.device)
-            sync = contextlib.nullcontext() if i == last else acc.no_sync(self.model)
-            with sync:
-                out = objective.loss(self.view, micro)
-                acc.backward(out.loss_sum * scale)
-            loss_sum += out.loss_sum.detach().float()
-            targets += out.num_targets.detach().float()
-        if self.world > 1:
-            totals = acc.reduce(torch.stack([loss_sum, targets]), "sum")
-            loss_sum, targets = totals[0], totals[1]
-            for p in self.aux_params:  # not DDP-wrapped: average their gradients here
-                if p.grad is not None:
-                    p.grad.copy_(acc.reduce(p.grad, "mean"))
-        # If the objective's real target count differs from the labels counted
-        # in advance (e.g. a discriminator scoring every token), rescale to the
-        # real count. In the usual case the factor is exactly 1.0: a no-op.
-        grads = [p.grad for p in self.params if p.grad is not None]
-        if grads:
-            torch._foreach_mul_(grads, expected / targets.clamp(min=1.0))
+    def train_step(self, batch: StepBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """One optimizer step; returns (loss_sum, targets, grad_norm, metric sums) over ranks, as tensors."""
+        loss_sum, targets, metrics = accumulate_gradients(
+            self.accelerator,
+            self.model,
+            self.view,
+            self.by_name[batch.objective],
+            batch.micro_batches,
+            batch.targets,
+            self.params,
+            self.aux_params,
+        )
         max_norm = self.cfg.optim.grad_clip if self.cfg.optim.grad_clip is not None else math.inf
-        grad_norm = acc.clip_grad_norm_(self.params, max_norm)
+        grad_norm = self.accelerator.clip_grad_norm_(self.params, max_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return loss_sum, targets, torch.as_tensor(grad_norm).detach().float()
+        return loss_sum, targets, torch.as_tensor(grad_norm).detach().float(), metrics
 
     def evaluate(self) -> dict[str, Any]:
         """Validation loss and perplexity per objective on the fixed validation batches."""
@@ -436,15 +469,23 @@ class _Trainer:
             for name, batches in self.val_sets.items():
                 objective = self.by_name[name]
                 sums = torch.zeros(2, dtype=torch.float64)
+                metric_sums: dict[str, torch.Tensor] = {}
                 for i, batch in enumerate(batches):
                     if not sharded and i % self.world != self.rank:
                         continue
                     out = objective.loss(view, to_device(batch, self.device))
                     sums += torch.stack([out.loss_sum.double().cpu(), out.num_targets.double().cpu()])
+                    for key, value in out.metrics.items():
+                        metric_sums[key] = metric_sums.get(key, 0.0) + value.double().cpu()
+                keys = sorted(metric_sums)
                 if not sharded:
-                    sums = self._reduce_sum(sums)
+                    # Every rank computes the same metric keys (the objective decides them).
+                    packed = self._reduce_sum(torch.cat([sums, torch.stack([metric_sums[k] for k in keys])]) if keys else sums)
+                    sums, metric_sums = packed[:2], dict(zip(keys, packed[2:], strict=True))
                 loss = float(sums[0] / max(sums[1], 1.0))
                 results[name] = {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "targets": int(sums[1])}
+                if metric_sums:
+                    results[name]["metrics"] = reduce_metrics([metric_sums])
         self.inner.train()
         for module in self.aux.values():
             module.train()
@@ -530,7 +571,7 @@ class _Trainer:
         self.tokens_global = 0
         self.flops_global = 0.0
         stream_state = self.mix.state_dict()
-        pending: list[tuple[int, str, torch.Tensor, torch.Tensor, torch.Tensor, float]] = []
+        pending: list[tuple[Any, ...]] = []  # step records whose tensors are read at the next flush
         window_tokens = 0
         window_flops = 0.0
         stop_reason = "max_steps"
@@ -555,18 +596,22 @@ class _Trainer:
             self.flops_global += flops
             window_tokens, window_flops = 0, 0.0
             cumulative = self.prev_tokens + self.tokens_global
-            for step, objective, ls, nt, gn, lr in pending:
+            for step, objective, ls, nt, gn, lr, metric_sums in pending:
                 n = float(nt)
                 loss = float(ls) / max(n, 1.0)
                 last_loss = loss
-                self._log("step", step=step, objective=objective, loss=loss, targets=int(n), lr=lr, grad_norm=float(gn))
+                extra = {"metrics": reduce_metrics([metric_sums])} if metric_sums else {}
+                self._log("step", step=step, objective=objective, loss=loss, targets=int(n), lr=lr, grad_norm=float(gn), **extra)
             if pending:
                 rates = meter.window(self.peak)
                 wait = producer.wait_seconds if producer is not None else 0.0
                 step = pending[-1][0]
                 self._log("perf", step=step, tokens=cumulative, **rates, data_wait=wait)
                 if self.trackers is not None:
-                    self.trackers.scalars(step, {"train/loss": last_loss, "train/lr": pending[-1][5], **{f"perf/{k}": v for k, v in rates.items()}})
+                    scalars = {"train/loss": last_loss, "train/lr": pending[-1][5]}
+                    scalars.update({f"train/{pending[-1][1]}/loss": last_loss})
+                    scalars.update({f"perf/{k}": v for k, v in rates.items()})
+                    self.trackers.scalars(step, scalars)
                 bar.update(
                     completed=step,
                     info=f"loss {last_loss:.3f} · {rates['tokens_per_s']:,.0f} tok/s · MFU {100 * rates['mfu']:.1f}%",
@@ -584,13 +629,13 @@ class _Trainer:
                     t0 = time.perf_counter()
                     batch = producer.get()
                     lr = float(self.scheduler.get_last_lr()[0])  # the rate this step uses
-                    loss_sum, targets, grad_norm = self.train_step(batch)
+                    loss_sum, targets, grad_norm, metrics = self.train_step(batch)
                     self.step += 1
                     meter.seconds += time.perf_counter() - t0
                     stream_state = batch.state  # the position *consumed*, not the prefetched one
                     window_tokens += batch.tokens
                     window_flops += batch.flops
-                    pending.append((self.step, batch.objective, loss_sum, targets, grad_norm, lr))
+                    pending.append((self.step, batch.objective, loss_sum, targets, grad_norm, lr, metrics))
                     if self.step % cfg.logging.every == 0 or self.step == max_steps:
                         seen_signal, time_up = flush(bar)  # agreed by all ranks
                     elif self.world == 1:  # alone, stop checks cost nothing: do them every step

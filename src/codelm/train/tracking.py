@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,9 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
 class Trackers:
     """TensorBoard and MLflow writers (main process only); each optional."""
 
-    def __init__(self, run: RunDir, tensorboard: bool, mlflow: bool, config: dict[str, Any]) -> None:
+    def __init__(
+        self, run: RunDir, tensorboard: bool, mlflow: bool, config: dict[str, Any], mlflow_uri: str | None = None
+    ) -> None:
         self.tb = None
         self.mlflow = None
         if tensorboard:
@@ -61,8 +64,21 @@ class Trackers:
             self.tb = SummaryWriter(log_dir=str(run.path / "tensorboard"))
         if mlflow:
             self.mlflow = require("mlflow", "track", "logging.mlflow")
-            self.mlflow.set_tracking_uri((run.path / "mlruns").resolve().as_uri())
-            self.mlflow.set_experiment("codelm-train")
+            # Default: MLflow's local file store inside the run directory (mlruns/),
+            # fast to open and readable by `mlflow ui --backend-store-uri`. MLflow 3
+            # keeps that store in maintenance mode behind an explicit opt-in, given
+            # here for our run-local store only; `logging.mlflow_uri` selects any
+            # other backend (sqlite:///..., a tracking server).
+            if mlflow_uri is None:
+                os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+                uri = (run.path / "mlruns").resolve().as_uri()
+            else:
+                uri = mlflow_uri
+            self.mlflow.set_tracking_uri(uri)
+            name = "codelm-train"
+            if self.mlflow.get_experiment_by_name(name) is None:
+                self.mlflow.create_experiment(name)
+            self.mlflow.set_experiment(name)
             id_file = run.path / "mlflow_run_id.txt"
             if id_file.is_file():  # a resumed run continues its MLflow run
                 self.mlflow.start_run(run_id=id_file.read_text().strip())
