@@ -163,6 +163,7 @@ print(manifest["files_in"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_peak_memory_grows_less_than_2x_for_a_10x_corpus(tmp_path, make_program, tree):
     peaks = {}

@@ -272,22 +272,47 @@ class GitBlobReader:
                 self.proc.wait()
 
 
-def _git_tree(git_dir: str) -> list[tuple[str, str, str, int | None, str]] | str:
-    """HEAD's tree as (mode, type, sha, size, path) rows, or an error line."""
+def _parse_tree_record(record: bytes) -> tuple[str, str, str, int | None, str]:
+    meta, _, path = record.partition(b"\t")
+    mode, kind, sha, size = meta.decode().split()
+    return mode, kind, sha, None if size == "-" else int(size), path.decode("utf-8", errors="replace")
+
+
+def _git_top_level(git_dir: str) -> list[tuple[str, str, str, int | None, str]] | str:
+    """HEAD's top-level entries (mode, type, sha, size, name), or an error line for a broken repo."""
     head = git(git_dir, "rev-parse", "--verify", "HEAD^{commit}")
     if head.returncode != 0:
         return (head.stderr.decode(errors="replace").strip().splitlines() or ["no HEAD commit"])[0]
-    listing = git(git_dir, "ls-tree", "-r", "-z", "--long", "--full-tree", "HEAD")
+    listing = git(git_dir, "ls-tree", "-z", "--long", "HEAD")
     if listing.returncode != 0:
         return (listing.stderr.decode(errors="replace").strip().splitlines() or ["ls-tree failed"])[0]
-    rows = []
-    for record in listing.stdout.split(b"\0"):
-        if not record:
-            continue
-        meta, _, path = record.partition(b"\t")
-        mode, kind, sha, size = meta.decode().split()
-        rows.append((mode, kind, sha, None if size == "-" else int(size), path.decode("utf-8", errors="replace")))
-    return rows
+    return [_parse_tree_record(r) for r in listing.stdout.split(b"\0") if r]
+
+
+def _git_tree(git_dir: str) -> Iterator[tuple[str, str, str, int | None, str]]:
+    """HEAD's whole tree, streamed from `git ls-tree -r` (a huge repository is never held in memory)."""
+    proc = subprocess.Popen(
+        ["git", "-C", git_dir, "ls-tree", "-r", "-z", "--long", "--full-tree", "HEAD"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    pending = b""
+    try:
+        while chunk := proc.stdout.read(1 << 16):
+            *records, pending = (pending + chunk).split(b"\0")
+            for record in records:
+                if record:
+                    yield _parse_tree_record(record)
+        if pending:
+            yield _parse_tree_record(pending)
+        proc.stdout.close()
+        if proc.wait(timeout=GIT_TIMEOUT_S) != 0:  # a corrupt tree object part-way: report, keep the rest
+            yield "", "error", "", None, ""
+    finally:
+        proc.stdout.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def git_source(cfg: SourceConfig, seed: int) -> Iterator[Item | CommitItem]:
@@ -296,39 +321,44 @@ def git_source(cfg: SourceConfig, seed: int) -> Iterator[Item | CommitItem]:
         raise InputError(f"git source '{path}' does not exist; fix the path")
     git_dir = str(path)
     repo = cfg.repo or path.resolve().name
-    tree = _git_tree(git_dir)
-    if isinstance(tree, str):
-        yield Item(repo, "", reject="broken_git_repo", detail=tree)
+    top = _git_top_level(git_dir)
+    if isinstance(top, str):
+        yield Item(repo, "", reject="broken_git_repo", detail=top)
         return
-    license = normalise(cfg.license) if cfg.license else _git_license(git_dir, tree)
-    items: list[Item] = []
-    for mode, kind, sha, size, rel in tree:
-        if kind == "commit":  # a submodule: another repository, not a file of this one
-            continue
-        if not _selected(rel, cfg):
-            continue
-        if mode == "120000":
-            items.append(Item(repo, rel, license, reject="symlink", detail="symlink in git tree"))
-        else:
-            items.append(Item(repo, rel, license, git_dir=git_dir, blob=sha, size=size))
-    yield from _sample(items, cfg, seed)
+    license = normalise(cfg.license) if cfg.license else _git_license(git_dir, top)
+
+    def items() -> Iterator[Item]:
+        for mode, kind, sha, size, rel in _git_tree(git_dir):
+            if kind == "commit":  # a submodule: another repository, not a file of this one
+                continue
+            if kind == "error":
+                yield Item(repo, "", license, reject="broken_git_repo", detail="git ls-tree failed part-way")
+                continue
+            if not _selected(rel, cfg):
+                continue
+            if mode == "120000":
+                yield Item(repo, rel, license, reject="symlink", detail="symlink in git tree")
+            else:
+                yield Item(repo, rel, license, git_dir=git_dir, blob=sha, size=size)
+
+    yield from _sample(items(), cfg, seed)
     if cfg.history:
         yield from _git_commits(git_dir, repo, license, cfg)
 
 
-def _git_license(git_dir: str, tree: list[tuple[str, str, str, int | None, str]]) -> str:
+def _git_license(git_dir: str, top: list[tuple[str, str, str, int | None, str]]) -> str:
     from codelm.data.licenses import LICENSE_FILE, README_FILE
 
     files: dict[str, str] = {}
     reader = GitBlobReader(git_dir)
     try:
-        for _, kind, sha, size, rel in tree:
-            if kind == "blob" and "/" not in rel and (LICENSE_FILE.match(rel) or README_FILE.match(rel)):
+        for _, kind, sha, size, name in top:
+            if kind == "blob" and (LICENSE_FILE.match(name) or README_FILE.match(name)):
                 if size is not None and size > 256_000:
                     continue
                 found = reader.read(sha)
                 if found is not None:
-                    files[rel] = found[1].decode("utf-8", errors="replace")
+                    files[name] = found[1].decode("utf-8", errors="replace")
     finally:
         reader.close()
     return repo_license_from_files(files)
@@ -342,16 +372,19 @@ def _git_commits(git_dir: str, repo: str, license: str, cfg: SourceConfig) -> It
         shallow_file = Path(git_dir) / common.stdout.decode().strip() / "shallow"
         if shallow_file.is_file():
             shallow = set(shallow_file.read_text().split())
-    args = ["rev-list", "--no-merges", "--parents", "HEAD"]
+    args = ["git", "-C", git_dir, "rev-list", "--no-merges", "--parents", "HEAD"]
     if cfg.max_commits is not None:
-        args.insert(1, f"--max-count={cfg.max_commits}")
-    listing = git(git_dir, *args)
-    if listing.returncode != 0:
-        return
-    for line in listing.stdout.decode().splitlines():
-        sha, *parents = line.split()
-        reject = "shallow_boundary" if sha in shallow else None
-        yield CommitItem(repo, git_dir, sha, parents, license, reject=reject, max_files=cfg.max_commit_files)
+        args.insert(4, f"--max-count={cfg.max_commits}")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:  # streamed: a long history is never held in memory
+            sha, *parents = line.decode().split()
+            reject = "shallow_boundary" if sha in shallow else None
+            yield CommitItem(repo, git_dir, sha, parents, license, reject=reject, max_files=cfg.max_commit_files)
+    finally:
+        proc.stdout.close()
+        proc.wait(timeout=GIT_TIMEOUT_S)
 
 
 # --------------------------------------------------------------------------- archives
