@@ -17,10 +17,8 @@ def register(app: typer.Typer) -> None:
 
     @group.command("build")
     def build_cmd(
+        out: Annotated[Path, typer.Option("--out", "-o", help="Output corpus directory (also the run directory).")],
         config: ConfigArg = None,
-        out: Annotated[Path, typer.Option("--out", "-o", help="Output corpus directory (also the run directory).")] = Path(
-            "corpus"
-        ),
         source: Annotated[
             list[str] | None,
             typer.Option(

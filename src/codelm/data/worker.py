@@ -37,7 +37,8 @@ from codelm.data.sources import CommitItem, GitBlobReader, Item, Task, git
 
 # Extensions several languages share: here content-based detection (enry) beats the name.
 AMBIGUOUS_EXTENSIONS = frozenset({".h", ".m", ".pl", ".t", ".v", ".pp", ".cl", ".d", ".fs", ".inc", ".s", ".r", ".sc"})
-_ENRY_NAMES = {"c++": "cpp", "c#": "csharp", "f#": "fsharp", "objective-c": "objective-c", "emacs lisp": "emacs-lisp"}
+# go-enry spells languages like Linguist ("C++", "Emacs Lisp"); codelm names are lower-case-dashed
+_ENRY_NAMES = {"c++": "cpp", "c#": "csharp", "f#": "fsharp"}
 BINARY_SNIFF = 8192
 
 COMMIT_REJECT_PREFIX = "commit_"
