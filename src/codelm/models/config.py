@@ -106,8 +106,10 @@ class ModelConfig(Section):
         if self.preset is not None:
             base = load_preset(find_preset(self.preset, "model").name, "model")
             base.pop("preset", None)
-        explicit = self.model_dump(exclude_none=True, exclude_defaults=False)
-        explicit.pop("preset", None)
+        # Only ModelConfig's own keys: subclasses (a training config's model
+        # section) may carry more.
+        own = set(ModelConfig.model_fields) - {"preset"}
+        explicit = {k: v for k, v in self.model_dump(exclude_none=True).items() if k in own}
         merged = {**base, **{k: v for k, v in explicit.items() if k in self.model_fields_set or k not in base}}
         family = merged.get("family")
         if family is None:
