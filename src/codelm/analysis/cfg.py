@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import tree_sitter
 
 from codelm.analysis.functions import definitions
-from codelm.analysis.parsing import ParseResult, Source, ensure_parsed, first_named
+from codelm.analysis.parsing import ParseResult, Source, ensure_parsed, first_named, recursion_room
 from codelm.errors import ConfigError
 
 # Statement roles per language (node type -> role); unlisted statements are simple.
@@ -603,6 +603,11 @@ def control_flow(source: Source, language: str | None = None) -> list[FunctionCF
     if roles is None:
         raise ConfigError(
             f"no control-flow analysis for '{result.language}'; supported: {', '.join(CFG_LANGUAGES)}")
+    with recursion_room("control flow"):
+        return _control_flow(result, roles)
+
+
+def _control_flow(result: ParseResult, roles: dict[str, str]) -> list[FunctionCFG]:
     out: list[FunctionCFG] = []
     top = [c for c in result.root.named_children if "comment" not in c.type]
     if any(c.type not in _DEFINITIONS for c in top):

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field, replace
 
 import tree_sitter
 
-from codelm.analysis.parsing import ParseResult, Source, ensure_parsed, first_named
+from codelm.analysis.parsing import ParseResult, Source, ensure_parsed, first_named, recursion_room
 from codelm.analysis.tokens import IDENTIFIER_TYPES, NUMBER_TYPES, STRING_TYPES
 from codelm.errors import ConfigError
 
@@ -474,7 +474,9 @@ class _Builder:
         key = node.start_byte
         if key not in self.occs:
             self.occs[key] = (node, name, role)
-        if self.collectors:
+        if self.collectors and role != "def":
+            # Definitions inside a value are not its sources: in `a = b = c`,
+            # `a` comes from `c` (not from `b`, which would make chains quadratic).
             self.collectors[-1].append(key)
         return key
 
@@ -1314,4 +1316,5 @@ def data_flow(source: Source, language: str | None = None, *, literals: bool = F
     if spec is None:
         raise ConfigError(
             f"no data-flow analysis for '{result.language}'; supported: {', '.join(DFG_LANGUAGES)}")
-    return _Builder(result, spec, literals).run()
+    with recursion_room("data flow"):
+        return _Builder(result, spec, literals).run()

@@ -12,8 +12,10 @@ offset mapping), with 1-based lines and 0-based columns, like Python's `ast`.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import importlib
 import re
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -247,6 +249,26 @@ def _syntax_issues(result: ParseResult) -> list[SyntaxIssue]:
             continue
         stack.extend(child for child in reversed(node.children) if child.has_error)
     return issues
+
+
+@contextlib.contextmanager
+def recursion_room(what: str, limit: int = 20_000) -> Iterator[None]:
+    """Let a recursive tree walk go deeper than Python's default 1000 frames.
+
+    The analyses recurse along the tree (a 800-target chained assignment in
+    CPython's own tests nests 800 deep). Python-to-Python calls do not use
+    the C stack in CPython >= 3.11, so a higher limit is safe; past it the
+    input is reported as too deeply nested instead of crashing.
+    """
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, limit))
+    try:
+        yield
+    except RecursionError:
+        raise InputError(f"{what}: the code is nested too deeply to analyse "
+                         f"(over {limit} levels); skip this file") from None
+    finally:
+        sys.setrecursionlimit(old)
 
 
 def first_named(node: tree_sitter.Node | None) -> tree_sitter.Node | None:
