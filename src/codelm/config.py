@@ -223,6 +223,8 @@ CONFIG_KINDS: dict[str, str] = {
     "train": "codelm.train.config:TrainConfig",
     "eval": "codelm.eval.config:EvalConfig",
     "sandbox": "codelm.eval.sandbox.config:SandboxConfig",
+    "generate": "codelm.inference.config:GenerationConfig",
+    "serve": "codelm.inference.config:ServeConfig",
 }
 
 

@@ -27,6 +27,8 @@ COMMAND_MODULES = [
     "codelm.cli.train",
     "codelm.cli.analyze",
     "codelm.cli.eval",
+    "codelm.cli.generate",
+    "codelm.cli.serve",
 ]
 
 app = typer.Typer(
