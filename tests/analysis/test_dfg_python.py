@@ -247,3 +247,32 @@ def test_deep_nesting_and_long_chains_stay_linear():
     assert len(graph.edges) == 801  # v -> v use, then the use -> each of the 800 targets
     nested = data_flow("x = " + "(" * 3000 + "y" + ")" * 3000 + "\n", "python")
     assert [(n.name, n.role) for n in nested.nodes] == [("x", "def"), ("y", "use")]
+
+
+def codebleu_view(code: str) -> list[tuple]:
+    """CodeBLEU's data-flow items: keep connected nodes, rename vars by first appearance."""
+    items = data_flow(code, "python", literals=True).items()
+    keep = {i for _, idx, _, _, parents in items if parents for i in (idx, *parents)}
+    names: dict[str, str] = {}
+    out = []
+    for name, idx, relation, parent_names, _ in items:
+        if idx not in keep:
+            continue
+        for p in parent_names:
+            names.setdefault(p, f"var_{len(names)}")
+        names.setdefault(name, f"var_{len(names)}")
+        out.append((names[name], relation, [names[p] for p in parent_names]))
+    return out
+
+
+def test_codebleu_reference_snippets_give_graphcodebert_tuples():
+    # REFERENCE.md's CodeBLEU examples; tuples as GraphCodeBERT's Python DFG gives them
+    assert codebleu_view("def foo ( x ) :\n    return x") == [
+        ("var_0", "comesFrom", []), ("var_0", "comesFrom", ["var_0"])]
+    assert codebleu_view("def bar ( y , x ) :\n    a = x * x\n    return a") == [
+        ("var_0", "comesFrom", []), ("var_1", "computedFrom", ["var_0", "var_0"]),
+        ("var_0", "comesFrom", ["var_0"]), ("var_0", "comesFrom", ["var_0"]),
+        ("var_1", "comesFrom", ["var_1"])]
+    add = codebleu_view("def add ( a , b ) :\n return a + b")
+    renamed = codebleu_view("def sum ( first , second ) :\n return second + first")
+    assert sorted(add) == sorted(renamed)  # the reference data-flow match is 1.0
