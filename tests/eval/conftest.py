@@ -68,7 +68,7 @@ def tiny_model(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("tiny-model")
     texts = ["def add(a, b):\n    return a + b\n", "for i in range(10):\n    print(i)\n"] * 20
-    save_tokenizer(train_tokenizer(texts, 300), root)
+    save_tokenizer(train_tokenizer(texts, 512), root)
     tok = PreTrainedTokenizerFast.from_pretrained(root)
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
@@ -77,3 +77,9 @@ def tiny_model(tmp_path_factory) -> Path:
                          pad_token_id=tok.pad_token_id)
     LlamaForCausalLM(config).save_pretrained(root)
     return root
+
+
+@pytest.fixture
+def scripted():
+    """The ScriptedBackend class (test modules cannot import conftest in importlib mode)."""
+    return ScriptedBackend

@@ -36,7 +36,7 @@ def config(tmp_path: Path, cache_dir: Path, **data) -> EvalConfig:
 @pytest.mark.timeout(120)
 def test_all_humaneval_canonical_solutions_pass(tmp_path, cache_dir, sandbox):
     cfg = config(tmp_path, cache_dir, model="canonical", execution={"cache": False})
-    summary, run = evaluate(cfg, sandbox=sandbox)
+    summary, _ = evaluate(cfg, sandbox=sandbox)
     assert summary["metrics"]["pass@1"] == 1.0
     assert summary["statuses"] == {"passed": 164}
     assert summary["execution"]["canonical_failures"] == []
@@ -214,7 +214,7 @@ def test_infill_and_repository_tasks_score_exact_match(tmp_path, cache_dir, sand
     repo.mkdir()
     (repo / "a.py").write_text("def helper(x):\n    y = x * 2\n    return y + 1\n\n\nVALUE = helper(3)\n")
     (repo / "b.py").write_text("from a import helper\n\n\ndef main():\n    total = helper(10)\n    print(total)\n")
-    nl, run = evaluate(config(tmp_path, cache_dir, task="repo-next-line", model="canonical",
+    nl, _ = evaluate(config(tmp_path, cache_dir, task="repo-next-line", model="canonical",
                               out=str(tmp_path / "repo-run"), task_options={"path": str(repo)}), sandbox=sandbox)
     assert nl["metrics"] == {"exact_match": 1.0, "edit_sim": 1.0}
     assert nl["versions"]["sandbox_tier"] is None  # similarity tasks execute nothing

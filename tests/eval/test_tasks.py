@@ -53,7 +53,7 @@ def test_mbpp_both_releases_and_splits():
     assert p.prompt.startswith('"""\nWrite a python function to remove first and last occurrence')
     assert p.entry_point == "remove_Occ" and p.test.count("assert") == 3
     assert p.meta["public_tests"] == ['assert remove_Occ("hello","l") == "heo"']
-    with pytest.raises(ConfigError, match="task_options.path"):
+    with pytest.raises(ConfigError, match=r"task_options\.path"):
         get_task("mbpp")
     with pytest.raises(ConfigError, match="variant"):
         get_task("mbpp", TaskOptions(path=f"{MBPP}/mbpp.jsonl", variant="sanitized")).problems()

@@ -262,9 +262,10 @@ def grade_samples(task: Task, problems: list[Problem], samples: list[Sample], cf
                 file.append([row])
                 bar.advance(1)
 
-            before_exec, before_hits = executor.executions, executor.cache.hits
+            before_exec, before_hits = executor.executions, executor.cache.hits + executor.reused
             executor.grade_all(jobs, record)
-            executions, hits = executor.executions - before_exec, executor.cache.hits - before_hits
+            executions = executor.executions - before_exec
+            hits = executor.cache.hits + executor.reused - before_hits
     order = {p.task_id: i for i, p in enumerate(problems)}
     records = sorted((r for k, r in done.items() if k in wanted), key=lambda r: (order[r["task_id"]], r["sample"]))
     file.rewrite(records)  # problem order, duplicates and stale rows gone

@@ -55,7 +55,7 @@ __codelm_run_tests()
 '''
 
 
-def test_prompt(problem: Problem) -> str:
+def codet_test_prompt(problem: Problem) -> str:
     """CodeT's test-generation prompt: the signature with `pass`, then an assert to complete."""
     entry = problem.entry_point
     body = "    pass\n\n" if f"def {entry}(" in problem.prompt else ""  # HumanEval prompts end in a signature
@@ -142,7 +142,7 @@ def codet_evaluate(cfg, task, problems, scored, backend, executor, run) -> dict[
     with progress_bar("CodeT", total=len(problems)) as bar:
         for start in range(0, len(problems), cfg.generation.batch_size):
             batch = [p for p in problems[start:start + cfg.generation.batch_size] if p.task_id not in done]
-            items = [GenItem(test_prompt(p), opts.codet_tests, problem_seed(cfg.seed, p.task_id, "codet"),
+            items = [GenItem(codet_test_prompt(p), opts.codet_tests, problem_seed(cfg.seed, p.task_id, "codet"),
                              TEST_STOP, max_new_tokens=256) for p in batch]
             texts = backend.complete(items, cfg.generation) if items else []
             rows = []

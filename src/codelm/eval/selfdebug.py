@@ -36,7 +36,13 @@ def public_tests(problem: Problem) -> list[str]:
     except ValueError:  # malformed doctest layout
         return []
     for ex in examples:
-        source, want = ex.source.strip(), ex.want.strip()
+        # the docstring's closing quotes follow the last example without a blank line
+        want_lines = []
+        for line in ex.want.splitlines():
+            if line.strip().startswith(('"""', "'''")):
+                break
+            want_lines.append(line)
+        source, want = ex.source.strip(), "\n".join(want_lines).strip()
         if not source or not want or "\n" in source:
             continue
         line = f"assert ({source}) == ({want})"

@@ -70,6 +70,34 @@ def _entry_point(row: dict) -> str:
     return ""
 
 
+def missing_imports(test: str) -> list[str]:
+    """`import m` for standard-library modules the test uses but never imports.
+
+    A few MBPP tests lean on the reference solution's imports (`sys.getsizeof`
+    in the assert). Peers run program and tests in one namespace, so that
+    works there; our grader keeps the tests apart from the program, so the
+    test gets the import itself (the module, never the program's object).
+    """
+    import ast
+    import builtins
+    import sys
+
+    try:
+        tree = ast.parse(test)
+    except SyntaxError:
+        return []
+    bound, used = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (used if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+            bound.add(node.name)
+    return [f"import {name}" for name in sorted(used - bound)
+            if name in sys.stdlib_module_names and not hasattr(builtins, name)]
+
+
 def mbpp_problems(path: str | Path, split: str = "test", variant: str = "auto") -> list[Problem]:
     rows, found = _read_rows(Path(path))
     if variant != "auto" and variant != found:
@@ -86,6 +114,7 @@ def mbpp_problems(path: str | Path, split: str = "test", variant: str = "auto") 
         imports = row.get("test_imports") or []
         setup = row.get("test_setup_code") or ""
         test = "\n".join([*imports, setup, *row["test_list"]]).strip() + "\n"
+        test = "\n".join([*missing_imports(test), test]) if missing_imports(test) else test
         problems.append(
             Problem(
                 task_id=f"Mbpp/{tid}",
