@@ -32,14 +32,14 @@ def rejects(out: Path) -> list[dict[str, str]]:
 
 
 def test_stdlib_subset_manifest_adds_up_and_outputs_load(tmp_path, config):
-    cfg = config([{"kind": "stdlib", "max_files": 100}], task_files=50, report=True)
+    cfg = config([{"kind": "stdlib", "max_files": 70}], task_files=35, report=True)
     manifest = build_corpus(cfg, tmp_path / "out", workers=0)
     out = tmp_path / "out"
     dropped = sum(manifest["rejected"].values()) + sum(manifest["duplicates"].values()) + manifest["decontaminated"]
-    assert manifest["files_in"] == 100 == manifest["files_out"] + dropped
+    assert manifest["files_in"] == 70 == manifest["files_out"] + dropped
     assert sum(manifest["splits"].values()) == manifest["files_out"] == sum(manifest["languages"].values())
     assert manifest["split_by"] == "file"  # one repository
-    assert set(manifest["licenses"]) <= {"PSF-2.0", "MIT"} and manifest["licenses"]["PSF-2.0"] > 50
+    assert set(manifest["licenses"]) <= {"PSF-2.0", "MIT"} and manifest["licenses"]["PSF-2.0"] > 35
     # rejects.jsonl names every dropped file with its reason
     rows = rejects(out)
     assert len(rows) == dropped
@@ -167,14 +167,14 @@ print(manifest["files_in"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 @pytest.mark.timeout(120)
 def test_peak_memory_grows_less_than_2x_for_a_10x_corpus(tmp_path, make_program, tree):
     peaks = {}
-    for n in (60, 600):
-        root = tree(tmp_path / f"src{n}", {f"d{i % 7}/m{i:04d}.py": make_program(i, functions=12) for i in range(n)})
+    for n in (50, 500):
+        root = tree(tmp_path / f"src{n}", {f"d{i % 7}/m{i:04d}.py": make_program(i) for i in range(n)})
         proc = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(root), str(tmp_path / f"out{n}")],
                               capture_output=True, text=True, timeout=100, check=True)
         files, peak_kib = map(int, proc.stdout.split())
         assert files == n
         peaks[n] = peak_kib
-    assert peaks[600] < 2 * peaks[60], peaks
+    assert peaks[500] < 2 * peaks[50], peaks
 
 
 def test_out_dir_rules(tmp_path, make_program, tree, config):
