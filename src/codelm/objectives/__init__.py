@@ -9,11 +9,25 @@
 | span         | encdec, decoder           | span.py       |
 | ul2          | encdec, decoder           | ul2.py        |
 | diffusion    | encoder                   | diffusion.py  |
+| identifier   | tagging: encoder, encdec; masked: encdec, decoder | identifier.py |
+| contrastive  | encoder, decoder, encdec  | contrastive.py (views from transforms.py) |
+| dataflow     | encoder                   | dataflow.py   |
 
 Several objectives train together through `MixtureStream` (mixture.py).
 """
 
-from codelm.objectives import clm, diffusion, fim, mlm, rtd, span, ul2  # noqa: F401  (register)
+from codelm.objectives import (  # noqa: F401  (importing registers them)
+    clm,
+    contrastive,
+    dataflow,
+    diffusion,
+    fim,
+    identifier,
+    mlm,
+    rtd,
+    span,
+    ul2,
+)
 from codelm.objectives.base import (
     ExampleStream,
     LossOutput,

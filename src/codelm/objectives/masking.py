@@ -135,19 +135,25 @@ def identifier_units(tokenizer: Any, text: str, language: str | None) -> tuple[l
     return ids, [find(u) if u >= 0 else -1 for u in units]
 
 
-def identifier_spans(text: str, language: str | None) -> list[tuple[int, int]]:
-    """Character spans of identifier occurrences, sorted; empty when unparsable."""
-    from codelm.analysis.identifiers import identifiers
-    from codelm.analysis.parsing import SUPPORTED_LANGUAGES, normalize_language
+def grammar_language(language: str | None) -> str | None:
+    """The analysis name of `language` when a tree-sitter grammar is bundled, else None."""
+    from codelm.analysis.parsing import normalize_language
     from codelm.errors import CodelmError
 
     if not language:
-        return []
+        return None
     try:
-        lang = normalize_language(language)
+        return normalize_language(language)
     except CodelmError:
-        return []
-    if lang not in SUPPORTED_LANGUAGES:
+        return None
+
+
+def identifier_spans(text: str, language: str | None) -> list[tuple[int, int]]:
+    """Character spans of identifier occurrences, sorted; empty without a grammar."""
+    from codelm.analysis.identifiers import identifiers
+
+    lang = grammar_language(language)
+    if lang is None:
         return []
     groups = identifiers(text, lang)
     return sorted((occ.start, occ.end) for occs in groups.values() for occ in occs)
