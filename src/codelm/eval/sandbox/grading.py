@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import copy
 import functools
 import math
 import operator
@@ -122,8 +123,9 @@ class DirectPlan:
 class _Direct(ast.NodeTransformer):
     """Replace calls of the function under test by placeholders `__vK__`."""
 
-    def __init__(self, names: set[str], calls: list) -> None:
+    def __init__(self, names: set[str], calls: list, consts: dict) -> None:
         self.names = names
+        self.consts = consts
         self.calls = calls
         self.used: list[int] = []
         self.ok = True
@@ -132,13 +134,13 @@ class _Direct(ast.NodeTransformer):
         if isinstance(node.func, ast.Name) and node.func.id in self.names:
             args, kwargs = [], {}
             for a in node.args:
-                is_lit, value = _literal(a)
+                is_lit, value = self._value(a)
                 if not is_lit or isinstance(a, ast.Starred):
                     self.ok = False
                     return node
                 args.append(value)
             for kw in node.keywords:
-                is_lit, value = _literal(kw.value)
+                is_lit, value = self._value(kw.value)
                 if kw.arg is None or not is_lit:
                     self.ok = False
                     return node
@@ -153,6 +155,11 @@ class _Direct(ast.NodeTransformer):
             self.used.append(index)
             return ast.copy_location(ast.Name(id=f"__v{index}__", ctx=ast.Load()), node)
         return self.generic_visit(node)
+
+    def _value(self, node: ast.AST) -> tuple[bool, Any]:
+        if isinstance(node, ast.Name) and node.id in self.consts:
+            return True, copy.deepcopy(self.consts[node.id])
+        return _literal(node)
 
 
 def _host_evaluable(expr: ast.AST, env: dict) -> bool:
@@ -236,7 +243,8 @@ def plan_direct(test: str, entry_point: str | None) -> DirectPlan | None:
     calls: list = []
     checks: list[DirectCheck] = []
     for stmt, names in asserts:
-        tr = _Direct(names, calls)
+        consts = {k: v for k, v in env.items() if not isinstance(v, types.ModuleType | types.BuiltinFunctionType)}
+        tr = _Direct(names, calls, consts)
         expr = tr.visit(ast.parse(ast.unparse(stmt.test), mode="eval").body)
         if not tr.ok or not _host_evaluable(expr, env):
             return None
@@ -287,8 +295,8 @@ def judge_direct(plan: DirectPlan, frames: list, done: dict | None) -> tuple[str
         for c in check.calls:
             opaque = _opaque_inside(values[c])
             if opaque is not None:
-                return ("failed", f"line {check.line}: the program returned a {opaque} object, "
-                        "not plain data, so equality with it is not trusted", None)
+                # Not decidable here; the caller regrades in split mode.
+                return "opaque", f"line {check.line}: the program returned a {opaque} object", None
         scope = {"__builtins__": _SAFE_BUILTINS, **env, **{f"__v{c}__": values[c] for c in check.calls}}
         try:
             ok = eval(check.code, scope)  # trusted test expression over plain data, on the host
@@ -393,6 +401,18 @@ def _replaceable(lines: list[str], node: ast.stmt) -> bool:
     return not rest or rest.startswith("#")
 
 
+def _usable_prelude(prelude: str | None) -> tuple[str | None, ast.Module | None]:
+    """The prompt as trusted code: as is, or with a body added to its last, open `def`."""
+    if not prelude:
+        return None, None
+    for text in (prelude, prelude.rstrip() + "\n    pass\n"):
+        try:
+            return text, ast.parse(text)
+        except SyntaxError:
+            continue
+    return None, None  # an unparseable prompt is simply not used
+
+
 @functools.lru_cache(maxsize=4096)
 def plan_test(test: str, entry_point: str | None, prelude: str | None = None) -> TestPlan:
     """Split a test into host-side checks and the driver sent to the sandbox (cached)."""
@@ -400,12 +420,7 @@ def plan_test(test: str, entry_point: str | None, prelude: str | None = None) ->
         tree = ast.parse(test)
     except SyntaxError as exc:
         raise TestCodeError(f"the test code does not parse: {exc.msg} (line {exc.lineno})") from None
-    prelude_tree = None
-    if prelude:
-        try:
-            prelude_tree = ast.parse(prelude)
-        except SyntaxError:
-            prelude = None  # an incomplete prompt is simply not used as trusted code
+    prelude, prelude_tree = _usable_prelude(prelude)
     has_check = any(isinstance(n, ast.FunctionDef) and n.name == "check" for n in tree.body)
     call = "check" if has_check and entry_point else None
     if has_check and not entry_point:

@@ -124,6 +124,7 @@ class Sandbox:
                 if not _stale_done[0]:
                     _stale_done[0] = True
                     cgroups.remove_stale()
+                    tiers.remove_stale_runtime_dirs()
             dedicated = tiers.is_root()
             probe_uid = cfg.uid_base + 65535 if dedicated else None
             tier, notes = tiers.choose_tier(cfg.tier, cfg.allow_unsafe, probe_uid)
@@ -133,7 +134,7 @@ class Sandbox:
                 group, why = cgroups.CgroupGroup.create()
                 if group is None and cfg.memory == "cgroup":
                     raise tiers.SandboxUnavailableError(f"sandbox.memory = 'cgroup' but no cgroup is writable: {why}")
-            runtime_dir = Path(tempfile.mkdtemp(prefix="codelm-sandbox-"))
+            runtime_dir = Path(tempfile.mkdtemp(prefix=f"codelm-sandbox-{os.getpid()}-"))
             tiers.write_runtime_dir(runtime_dir)
             ctx = _Context(cfg, tier, python, prefix, runtime_dir, group,
                            "cgroup" if group is not None else "rlimit", dedicated, notes)
@@ -255,20 +256,30 @@ class Sandbox:
     def _dispatch(self, frame1: dict, frame2: dict | None, wall: float, limits: Limits,
                   stdin: str | None = None, final=None) -> tuple[RawOutcome | None, str | None]:
         pool = self._pool
-        worker = pool.acquire()
-        try:
-            if not worker.alive():
-                try:
-                    worker.start()
-                except (WorkerStartError, tiers.SandboxUnavailableError) as exc:
-                    return None, str(exc)
-            if worker.cgroup is not None:
-                worker.set_limits(worker.baseline_memory + (limits.memory_mb << 20),
-                                  limits.max_procs + NPROC_OVERHEAD + 8)
-            data = None if stdin is None else stdin.encode("utf-8", "surrogateescape")
-            return worker.execute(frame1, frame2, wall, data, limits.max_output_bytes, final), None
-        finally:
-            pool.release(worker)
+        data = None if stdin is None else stdin.encode("utf-8", "surrogateescape")
+        for attempt in range(2):
+            worker = pool.acquire()
+            try:
+                if not worker.alive():
+                    try:
+                        worker.start()
+                    except (WorkerStartError, tiers.SandboxUnavailableError) as exc:
+                        return None, str(exc)
+                if worker.cgroup is not None:
+                    worker.set_limits(worker.baseline_memory + (limits.memory_mb << 20),
+                                      limits.max_procs + NPROC_OVERHEAD + 8)
+                outcome = worker.execute(frame1, frame2, wall, data, limits.max_output_bytes, final)
+            finally:
+                pool.release(worker)
+            # A program cannot kill its worker (the zygote is pid 1 of the sandbox);
+            # a worker that died with nothing to show for the job (killed from
+            # outside, or dead before it took the job) is restarted and the job
+            # retried once on it.
+            untouched = (outcome.worker_died and not outcome.frames and outcome.done is None
+                         and outcome.oom_kills == 0 and outcome.stdout.total == 0 and outcome.stderr.total == 0)
+            if not untouched or attempt:
+                return outcome, None
+        return outcome, None
 
     def _run(self, req: RunRequest, marker: str | None = None) -> ExecResult:
         ctx = self._context()
@@ -330,43 +341,55 @@ class Sandbox:
         lim = self._limits_for(limits, ctx)
         direct = plan_direct(req.test, req.entry_point)
         if direct is not None:
-            frame1 = {"mode": "direct", "program": req.program, "entry": direct.entry,
-                      "calls": [list(c) for c in direct.calls], "limits": lim}
-            outcome, err = self._dispatch(frame1, None, limits.timeout_s, limits,
-                                          final=lambda f: f.get("end") is True)
-            seconds = round(time.monotonic() - start, 6)
-            if outcome is None or (outcome.worker_died and outcome.done is None):
-                status, detail = _without_result(outcome, err)
-                return GradeResult(status, False, detail, seconds, ctx.tier, checks=len(direct.checks))
-            done = dict(outcome.done or {})
-            if done.get("signal") is not None and classify_signal(done["signal"], done.get("cpu_s", 0), lim) == "timeout":
-                done["timed_out"] = True
-            status, detail, etype = judge_direct(direct, outcome.frames, done)
-            checks = len(direct.checks)
-        else:
-            try:
-                plan = plan_test(req.test, req.entry_point, req.prelude)
-            except TestCodeError as exc:
-                return GradeResult("sandbox_error", False, str(exc), 0.0, ctx.tier)
-            nonce = secrets.token_hex(16)
-            frame1 = {"mode": "split", "program": req.program, "limits": lim}
-            frame2 = {"nonce": nonce, "driver": plan.driver, "stubs": list(plan.stubs), "call": plan.call,
-                      "entry": plan.entry, "prelude": plan.prelude}
-            outcome, err = self._dispatch(frame1, frame2, limits.timeout_s + BACKSTOP_S, limits,
-                                          final=lambda f: f.get("nonce") == nonce)
-            seconds = round(time.monotonic() - start, 6)
-            res = None if outcome is None else next(
-                (f for f in outcome.frames if f.get("nonce") == nonce), None)
-            checks = len(plan.checks)
-            if res is None:
-                status, detail = _without_result(outcome, err)
-                return GradeResult(status, False, detail, seconds, ctx.tier, checks=checks)
-            status, detail, etype = judge(plan, res)
-        if outcome.oom_kills > 0 and status != "passed":
+            result = self._grade_direct(req, direct, limits, lim, ctx, start)
+            if result.status != "opaque":
+                return result
+            # The program returned objects that are not plain data (a generator, a
+            # class instance): split mode can iterate or read them, never trust their __eq__.
+        return self._grade_split(req, limits, lim, ctx, start)
+
+    def _grade_direct(self, req, direct, limits, lim, ctx, start) -> GradeResult:
+        frame1 = {"mode": "direct", "program": req.program, "entry": direct.entry,
+                  "calls": [list(c) for c in direct.calls], "limits": lim}
+        outcome, err = self._dispatch(frame1, None, limits.timeout_s, limits, final=lambda f: f.get("end") is True)
+        seconds = round(time.monotonic() - start, 6)
+        checks = len(direct.checks)
+        if outcome is None or (outcome.worker_died and outcome.done is None):
+            status, detail = _without_result(outcome, err)
+            return GradeResult(status, False, detail, seconds, ctx.tier, checks=checks, extra={"mode": "direct"})
+        done = dict(outcome.done or {})
+        if done.get("signal") is not None and classify_signal(done["signal"], done.get("cpu_s", 0), lim) == "timeout":
+            done["timed_out"] = True
+        status, detail, etype = judge_direct(direct, outcome.frames, done)
+        return self._graded(status, detail, etype, outcome, seconds, ctx, checks, "direct")
+
+    def _grade_split(self, req, limits, lim, ctx, start) -> GradeResult:
+        try:
+            plan = plan_test(req.test, req.entry_point, req.prelude)
+        except TestCodeError as exc:
+            return GradeResult("sandbox_error", False, str(exc), 0.0, ctx.tier, extra={"mode": "split"})
+        nonce = secrets.token_hex(16)
+        frame1 = {"mode": "split", "program": req.program, "limits": lim}
+        frame2 = {"nonce": nonce, "driver": plan.driver, "stubs": list(plan.stubs), "call": plan.call,
+                  "entry": plan.entry, "prelude": plan.prelude}
+        outcome, err = self._dispatch(frame1, frame2, limits.timeout_s + BACKSTOP_S, limits,
+                                      final=lambda f: f.get("nonce") == nonce)
+        seconds = round(time.monotonic() - start, 6)
+        res = None if outcome is None else next((f for f in outcome.frames if f.get("nonce") == nonce), None)
+        if res is None:
+            status, detail = _without_result(outcome, err)
+            return GradeResult(status, False, detail, seconds, ctx.tier, checks=len(plan.checks),
+                               extra={"mode": "split"})
+        status, detail, etype = judge(plan, res)
+        return self._graded(status, detail, etype, outcome, seconds, ctx, len(plan.checks), "split")
+
+    @staticmethod
+    def _graded(status, detail, etype, outcome, seconds, ctx, checks, mode) -> GradeResult:
+        if outcome.oom_kills > 0 and status not in ("passed", "opaque"):
             status = "memory"
         return GradeResult(status, status == "passed", detail, seconds, ctx.tier, error_type=etype,
                            checks=checks, stdout=outcome.stdout.text()[-2000:],
-                           stderr=outcome.stderr.text()[-2000:])
+                           stderr=outcome.stderr.text()[-2000:], extra={"mode": mode})
 
     def _grade_exec(self, req: GradeRequest, ctx: _Context, start: float) -> GradeResult:
         marker = "CODELM-DONE-" + secrets.token_hex(16)

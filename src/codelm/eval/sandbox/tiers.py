@@ -31,6 +31,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,10 +172,12 @@ def bwrap_argv(runtime_dir: Path, python: str, prefix: str, opts: dict, disk_byt
         if not os.path.exists(p):
             raise ConfigError(f"sandbox.ro_binds: '{p}' does not exist")
         args += ["--ro-bind", p, p]
-    args += ["--proc", "/proc", "--dev", "/dev"]
+    # /dev is bubblewrap's own small tmpfs of device nodes: read-only (device
+    # nodes stay usable), so nothing persists there between jobs.
+    args += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev"]
     for mount in ("/tmp", "/sandbox", "/dev/shm"):
         args += ["--size", str(disk_bytes), "--tmpfs", mount]
-    args += ["--chdir", "/sandbox"]
+    args += ["--remount-ro", "/", "--chdir", "/sandbox"]
     for key, value in opts["env"].items():
         args += ["--setenv", key, value]
     args += ["--as-pid-1", python, "-I", "-B", "/codelm/runtime.py", json.dumps(opts)]
@@ -316,6 +319,17 @@ def write_runtime_dir(path: Path) -> None:
     for name in ("runtime.py", "passwd", "group"):
         os.chmod(path / name, 0o644)
     os.chmod(path, 0o755)
+
+
+def remove_stale_runtime_dirs() -> int:
+    """Runtime dirs of processes that died without closing their pool."""
+    removed = 0
+    for d in Path(tempfile.gettempdir()).glob("codelm-sandbox-*-*"):
+        pid = d.name.split("-")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists() and d.is_dir():
+            remove_tree(d)
+            removed += 1
+    return removed
 
 
 def remove_tree(path: Path) -> None:

@@ -416,6 +416,13 @@ class Worker:
                     break
         finally:
             sel.close()
+            if early:
+                # Output the job wrote before its final frame is already in the pipes.
+                for fd, cap in readers.items():
+                    if isinstance(cap, Capture):
+                        with contextlib.suppress(OSError):
+                            while data := os.read(fd, 1 << 16):
+                                cap.feed(data)
             for fd in (*writers, *readers):
                 with contextlib.suppress(OSError):
                     os.close(fd)
