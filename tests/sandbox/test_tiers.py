@@ -154,3 +154,28 @@ def test_dedicated_uids_are_leased_exclusively():
     c = tiers.UidLease(400000)
     assert c.uid == 400000
     c.release()
+
+
+def test_remove_tree_repairs_permissions_inside_only(tmp_path):
+    parent = tmp_path / "parent"
+    parent.mkdir(mode=0o755)
+    tree = parent / "tree"
+    (tree / "a" / "b").mkdir(parents=True)
+    (tree / "a" / "b" / "f").write_text("x")
+    os.chmod(tree / "a" / "b", 0)
+    os.chmod(tree / "a", 0)
+    tiers.remove_tree(tree)
+    assert not tree.exists()
+    tiers.remove_tree(parent / "missing")  # nothing to do, and the parent is left alone
+    assert oct(parent.stat().st_mode & 0o777) == "0o755"
+
+
+def test_stale_runtime_dirs_of_dead_processes_are_removed(tmp_path, monkeypatch):
+    monkeypatch.setattr(tiers.tempfile, "gettempdir", lambda: str(tmp_path))
+    dead = tmp_path / f"codelm-sandbox-{2 ** 22 + 54321}-abc"
+    alive = tmp_path / f"codelm-sandbox-{os.getpid()}-abc"
+    for d in (dead, alive):
+        d.mkdir()
+        (d / "runtime.py").write_text("")
+    assert tiers.remove_stale_runtime_dirs() == 1
+    assert not dead.exists() and alive.exists()

@@ -333,11 +333,18 @@ def remove_stale_runtime_dirs() -> int:
 
 
 def remove_tree(path: Path) -> None:
+    """Remove a tree a program may have made unwritable (never touching anything above it)."""
+    root = os.path.realpath(path)
+
     def fix(func, p, _exc):
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(p), 0o700)
-            os.chmod(p, 0o700)
+        # Only paths strictly inside the tree get their permissions repaired.
+        for target in (os.path.dirname(p), p):
+            real = os.path.realpath(target)
+            if real.startswith(root + os.sep) or (real == root and target == p and os.path.isdir(p)):
+                with contextlib.suppress(OSError):
+                    os.chmod(target, 0o700)
         with contextlib.suppress(OSError):
             func(p)
 
-    shutil.rmtree(path, onerror=fix)
+    if os.path.isdir(root) and not os.path.islink(path):
+        shutil.rmtree(root, onerror=fix)
