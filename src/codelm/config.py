@@ -225,6 +225,7 @@ CONFIG_KINDS: dict[str, str] = {
     "sandbox": "codelm.eval.sandbox.config:SandboxConfig",
     "generate": "codelm.inference.config:GenerationConfig",
     "serve": "codelm.inference.config:ServeConfig",
+    "quickstart": "codelm.quickstart.config:QuickstartConfig",
 }
 
 
