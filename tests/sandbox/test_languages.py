@@ -86,3 +86,27 @@ def test_multipl_e_style_grading_catches_early_exit(sandbox):
     assert [r.status for r in results] == ["passed", "failed", "failed", "passed", "failed", "passed", "failed"]
     assert results[1].detail == "the program ended before its tests finished (no completion marker)"
     assert all("CODELM-DONE" not in r.stdout for r in results)
+
+
+def test_python_runs_like_python_main_py(sandbox):
+    cases = [
+        RunRequest("print(input()[::-1])", stdin="abc\n"),
+        RunRequest("import sys\nsys.exit(5)"),
+        RunRequest("raise SystemExit('bye')"),
+        RunRequest("import atexit, threading, time\natexit.register(lambda: print('atexit'))\n"
+                   "threading.Thread(target=lambda: (time.sleep(0.05), print('thread'))).start()\nprint('main')"),
+        RunRequest("import random\nprint(random.random() != 0.8444218515250481)"),
+        RunRequest("import sys\nprint(__name__, sys.argv, __file__)"),
+        RunRequest("def f(:\n    pass"),
+        RunRequest("import nonexistent_module_xyz"),
+    ]
+    r = sandbox.map(cases)
+    assert (r[0].status, r[0].stdout) == ("passed", "cba\n")
+    assert (r[1].status, r[1].exit_code) == ("failed", 5)
+    assert (r[2].status, r[2].exit_code, r[2].stderr) == ("failed", 1, "bye\n")
+    assert (r[3].status, r[3].stdout) == ("passed", "main\nthread\natexit\n")
+    assert r[4].stdout == "True\n"  # every run is reseeded, not a copy of the zygote's state
+    assert r[5].stdout == "__main__ ['/sandbox/main.py'] /sandbox/main.py\n"
+    assert (r[6].status, r[6].error_type) == ("syntax", "SyntaxError")
+    assert (r[7].status, r[7].error_type) == ("error", "ModuleNotFoundError")
+    assert r[7].stderr.startswith('Traceback (most recent call last):\n  File "/sandbox/main.py", line 1')

@@ -165,3 +165,15 @@ def test_errors():
 def test_load_rejects_non_tokenizer_dir(tmp_path):
     with pytest.raises(InputError, match=r"no tokenizer\.json"):
         load_tokenizer(tmp_path)
+
+
+def test_load_strict_rejects_foreign_tokenizer(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.BPE(vocab={"a": 0, "b": 1, "<pad>": 2}, merges=[]))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel()
+    PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>").save_pretrained(str(tmp_path))
+    with pytest.raises(InputError, match=r"has '<\|endoftext\|>' at id None, expected 0"):
+        load_tokenizer(tmp_path)
+    assert load_tokenizer(tmp_path, strict=False).pad_token_id == 2

@@ -111,7 +111,7 @@ def _summary(report: object) -> str:
         "# Tokenizer",
         "",
         f"- vocabulary: {report.vocab_size} ({'code-aware' if report.code_aware else 'GPT-2'} pre-tokenization)",
-        f"- trained on {report.train_documents} documents in {report.seconds:.1f} s",
+        f"- trained on {report.train_documents} documents; {report.seconds:.1f} s including the round-trip checks",
         f"- bytes/token on {report.eval_split}: {report.bytes_per_token:.4f}"
         if report.bytes_per_token is not None
         else "- no validation split: bytes/token not measured",

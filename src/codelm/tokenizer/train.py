@@ -147,8 +147,12 @@ def save_tokenizer(tokenizer: Any, out_dir: str | Path) -> Path:
     return out
 
 
-def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
-    """Load a tokenizer directory with plain `AutoTokenizer` and check its special tokens."""
+def load_tokenizer(path: str | Path, *, strict: bool = True) -> PreTrainedTokenizerFast:
+    """Load a tokenizer directory with plain `AutoTokenizer`.
+
+    `strict` checks that it carries codelm's special tokens at their fixed
+    ids; pass False for a foreign tokenizer (fine-tuning someone else's model).
+    """
     from transformers import AutoTokenizer
 
     path = Path(path)
@@ -157,7 +161,8 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
             f"'{path}' is not a tokenizer directory (no tokenizer.json); train one with `codelm tokenizer train`"
         )
     tokenizer = AutoTokenizer.from_pretrained(str(path))
-    check_special_tokens(tokenizer)
+    if strict:
+        check_special_tokens(tokenizer)
     return tokenizer
 
 
