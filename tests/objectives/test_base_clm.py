@@ -120,3 +120,79 @@ def test_lm_loss_sum_and_count_match_hf_mean(word_tokenizer):
     assert out.num_targets.item() == 4  # 3 targets in row 0, 1 in row 1
     hf = model(**batch).loss
     assert torch.allclose(out.loss_sum / out.num_targets, hf, atol=1e-6)
+
+
+REPO_NAME, FILE_SEP = 10, 9
+
+
+def test_repo_level_packing_layout(word_tokenizer):
+    clm = build_objective({"name": "clm", "repo_level": True}, word_tokenizer, "decoder", seq_len=64)
+    rows = [{"repo": "a", "path": "b", "content": "c d"}, {"repo": "a", "path": "e", "content": "f"},
+            {"repo": "g", "path": "h", "content": "a"}]
+    stream = ExampleStream(clm, docs_source_rows(rows), seed=0)
+    repos = list(stream.source(0, 0))
+    assert [r["repo"] for r in repos] == ["a", "g"]
+    ids = next(clm.encode(repos[0], None)).ids
+    # <repo_name>a<file_sep>b\nc d<file_sep>e\nf<|endoftext|>  (the word tokenizer drops whitespace)
+    assert ids == [REPO_NAME, A, FILE_SEP, A + 1, A + 2, A + 3, FILE_SEP, A + 4, A + 5, EOS]
+    assert list(stream.source(0, 1)) == repos[1:]  # resume by repository index
+
+
+def test_repo_level_splits_huge_repositories(word_tokenizer):
+    from codelm.objectives.clm import group_by_repo
+
+    rows = [{"repo": "r", "path": str(i), "content": "a b c d"} for i in range(5)]
+    groups = list(group_by_repo(docs_source_rows(rows), max_chars=15)(0, 0))
+    assert [len(g["files"]) for g in groups] == [2, 2, 1]
+    assert all(g["repo"] == "r" for g in groups)
+
+
+def docs_source_rows(rows):
+    def source(epoch, start):
+        yield from rows[start:]
+
+    return source
+
+
+def test_packer_push_and_cut_of_varying_lengths():
+    packer = Packer(4)
+    packer.push(Segment([1, 2, 3]))
+    packer.push(Segment([4, 5]))
+    assert len(packer) == 5
+    first = packer.cut(2)
+    assert first.ids == [1, 2] and first.extra["doc_ids"] == [0, 0]
+    second = packer.cut(3)
+    assert second.ids == [3, 4, 5] and second.extra["doc_ids"] == [0, 1, 1]
+
+
+def test_reduce_metrics_divides_summed_pairs():
+    from codelm.objectives.base import add_metric, reduce_metrics
+
+    a, b = {}, {}
+    add_metric(a, "acc", torch.tensor(3.0), 4)
+    add_metric(b, "acc", torch.tensor(1.0), 4)
+    assert reduce_metrics([a, b]) == {"acc": 0.5}
+
+
+def test_mixture_stream_is_deterministic_exact_on_resume_and_names_are_unique(word_tokenizer):
+    from codelm.objectives import MixtureStream, build_objectives
+
+    specs = [{"name": "clm", "weight": 3}, {"name": "clm", "label": "clm_masked", "document_masking": True, "weight": 1}]
+    objectives, weights = build_objectives(specs, word_tokenizer, "decoder", 3)
+    assert [o.name for o in objectives] == ["clm", "clm_masked"] and weights == [3, 1]
+    texts = ["a b c", "d e", "f g h a b"]
+    mix = MixtureStream(objectives, weights, docs_source(texts), seed=5)
+    assert [mix.choose(s).name for s in range(20)] == [mix.choose(s).name for s in range(20)]
+    shares = mix.shares(4000)
+    assert abs(shares["clm"] - 0.75) < 0.03
+    full = [ex["input_ids"] for s in range(6) for ex in mix.take(mix.choose(s).name, 2)]
+    again = MixtureStream(objectives, weights, docs_source(texts), seed=5)
+    head = [ex["input_ids"] for s in range(3) for ex in again.take(again.choose(s).name, 2)]
+    resumed = MixtureStream(objectives, weights, docs_source(texts), seed=5)
+    resumed.load_state_dict(again.state_dict())
+    tail = [ex["input_ids"] for s in range(3, 6) for ex in resumed.take(resumed.choose(s).name, 2)]
+    assert head + tail == full
+    with pytest.raises(ConfigError, match="listed twice; give each entry a distinct `label`"):
+        build_objectives([{"name": "clm"}, {"name": "clm"}], word_tokenizer, "decoder", 3)
+    with pytest.raises(ConfigError, match=r"objectives.1.name: unknown objective 'clmm'"):
+        build_objectives([{"name": "clm"}, {"name": "clmm"}], word_tokenizer, "decoder", 3)

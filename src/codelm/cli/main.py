@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "codelm.cli.eval",
     "codelm.cli.generate",
     "codelm.cli.serve",
+    "codelm.cli.objectives",
 ]
 
 app = typer.Typer(

@@ -48,24 +48,38 @@ class CLMConfig(ObjectiveConfig):
     repo_level: bool = Field(
         False, description="One sequence per repository: <repo_name>name<file_sep>path\\ncode... (StarCoder2)."
     )
+    repo_max_chars: int = Field(
+        2_000_000, ge=1, description="repo_level: a larger repository is split into sequences of whole files."
+    )
 
 
-def group_by_repo(source: DocumentSource) -> DocumentSource:
+def group_by_repo(source: DocumentSource, max_chars: int = 2_000_000) -> DocumentSource:
     """A source whose items are repositories: `{"repo", "files": [{"path", "content"}, ...]}`.
+
+    A repository with more than `max_chars` characters is cut (between files)
+    into several items, each with the repository header: a whole repository
+    is tokenised and packed before its first window comes out, so one huge
+    repository would otherwise stall the stream and fill memory.
 
     Resuming at repository `start` re-reads the rows before it (no tokenising),
     since a row index of the inner source does not map to a repository index.
     """
 
+    def groups(epoch: int) -> Iterator[dict[str, Any]]:
+        for repo, rows in itertools.groupby(source(epoch, 0), key=lambda row: row.get("repo")):
+            files: list[dict[str, str]] = []
+            size = 0
+            for row in rows:
+                if files and size + len(row["content"]) > max_chars:
+                    yield {"repo": repo, "files": files}
+                    files, size = [], 0
+                files.append({"path": row.get("path", ""), "content": row["content"]})
+                size += len(row["content"])
+            if files:
+                yield {"repo": repo, "files": files}
+
     def grouped(epoch: int, start: int) -> Iterator[dict[str, Any]]:
-        rows = source(epoch, 0)
-        groups = itertools.groupby(rows, key=lambda row: row.get("repo"))
-        for index, (repo, files) in enumerate(groups):
-            if index < start:
-                for _ in files:  # consume the group
-                    pass
-                continue
-            yield {"repo": repo, "files": [{"path": f.get("path", ""), "content": f["content"]} for f in files]}
+        return itertools.islice(groups(epoch), start, None)
 
     return grouped
 
@@ -102,7 +116,9 @@ class CLM(Objective):
             self.file_sep_id = token_id(tokenizer, "<file_sep>")
 
     def wrap_source(self, source: DocumentSource) -> DocumentSource:
-        return group_by_repo(source) if getattr(self.config, "repo_level", False) else source
+        if not getattr(self.config, "repo_level", False):
+            return source
+        return group_by_repo(source, self.config.repo_max_chars)
 
     def encode(self, document: dict[str, Any], rng: np.random.Generator) -> Iterator[Segment]:
         if "files" in document:  # a repository (repo_level)

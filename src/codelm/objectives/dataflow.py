@@ -28,6 +28,7 @@ Examples are functions (`codelm.analysis.functions`), cut to fit
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -65,10 +66,16 @@ class DataFlowConfig(ObjectiveConfig):
 
 
 def align_nodes(offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> list[list[int]]:
-    """For each node span, the tokens whose character spans overlap it."""
+    """For each node span, the tokens whose character spans overlap it (tokens sorted, tiling the text)."""
+    ends = [b for _, b in offsets]
     out = []
     for s, e in spans:
-        out.append([t for t, (a, b) in enumerate(offsets) if a < e and s < b])
+        t = bisect.bisect_right(ends, s)  # first token ending after the span starts
+        found = []
+        while t < len(offsets) and offsets[t][0] < e:
+            found.append(t)
+            t += 1
+        out.append(found)
     return out
 
 

@@ -25,6 +25,7 @@ To train both tasks, list the objective twice with labels:
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -81,6 +82,7 @@ def token_tags(offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> 
 class Identifier(Objective):
     name = "identifier"
     families = ("encoder", "encdec", "decoder")
+    family_detail = "task tagging: encoder, encdec; task masked: encdec, decoder"
     Config = IdentifierConfig
 
     def __init__(self, config: IdentifierConfig, tokenizer: Any, family: str, seq_len: int) -> None:
@@ -175,7 +177,10 @@ class Identifier(Objective):
     ) -> tuple[list[int], list[int]] | None:
         """(inputs, targets) without EOS for tokens first..last−1, or None if it has no identifier."""
         lo, hi = offsets[first][0], offsets[last - 1][1]
-        inside = [(s, e, name) for s, e, name in occurrences if lo <= s and e <= hi]
+        # occurrences are sorted by start: bisect to the chunk instead of scanning them all
+        a = bisect.bisect_left(occurrences, (lo, -1, ""))
+        b = bisect.bisect_left(occurrences, (hi, -1, ""))
+        inside = [(s, e, name) for s, e, name in occurrences[a:b] if e <= hi]
         names = list(dict.fromkeys(name for _, _, name in inside))  # order of first appearance
         if not names:
             return None

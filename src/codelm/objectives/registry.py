@@ -26,3 +26,45 @@ def build_objective(
     cls = OBJECTIVES.get(str(name), key=f"{key}.name")
     config = validate(cls.Config, spec, [(key, spec)])
     return cls(config, tokenizer, family, seq_len)
+
+
+def _type_name(annotation: Any) -> str:
+    text = annotation.__name__ if isinstance(annotation, type) else repr(annotation)
+    return text.replace("typing.", "").replace("codelm.objectives.ul2.", "")
+
+
+def describe_objectives(name: str | None = None) -> list[dict[str, Any]]:
+    """Objectives with their families, summary and parameters (what `codelm objectives` prints)."""
+    import inspect
+
+    import codelm.objectives  # noqa: F401  (registers every objective)
+
+    items = [(name, OBJECTIVES.get(name, key="objective"))] if name else list(OBJECTIVES.items())
+    out = []
+    for key, cls in items:
+        module = inspect.getmodule(cls)
+        doc = (module.__doc__ or cls.__doc__ or "").strip()
+        params = []
+        for field, info in cls.Config.model_fields.items():
+            if field == "name":
+                continue
+            default = info.get_default(call_default_factory=True)
+            if hasattr(default, "model_dump"):
+                default = default.model_dump()
+            elif isinstance(default, list):
+                default = [d.model_dump() if hasattr(d, "model_dump") else d for d in default]
+            params.append({
+                "key": field,
+                "type": _type_name(info.annotation),
+                "default": default,
+                "description": info.description or "",
+            })
+        out.append({
+            "name": key,
+            "families": list(cls.families),
+            "family_detail": getattr(cls, "family_detail", None),
+            "packed": bool(cls.packed),
+            "summary": doc.splitlines()[0] if doc else "",
+            "parameters": params,
+        })
+    return out
