@@ -469,10 +469,8 @@ class _Builder:
             default = pattern is not None and self.r.text(pattern) == "_"
             return self.header_end(case, body), self.children(body), default
         labels, stmts = [], []
-        for i, child in enumerate(case.children):
-            name = case.field_name_for_child(i)
-            if not child.is_named:
-                continue
+        for i, child in enumerate(case.named_children):
+            name = case.field_name_for_named_child(i)
             if "comment" in child.type:
                 continue
             if child.type in ("switch_label", "constant_pattern", "case_switch_label",

@@ -560,11 +560,12 @@ class _Builder:
         spec = self.spec
         skip = spec.skip_child.get(node.type, False)
         non_var = spec.non_var.get(node.type, False)
-        for i, child in enumerate(node.children):
-            if not child.is_named or (exclude is not None and child.id == exclude.id):
+        skip_fields = spec.skip_fields
+        for i, child in enumerate(node.named_children):
+            if exclude is not None and child.id == exclude.id:
                 continue
-            name = node.field_name_for_child(i)
-            if name in spec.skip_fields:
+            name = node.field_name_for_named_child(i)
+            if name in skip_fields:
                 continue
             if skip is ANY or (skip and name in skip):
                 continue
@@ -804,8 +805,8 @@ class _Builder:
                 pass  # a prototype declares a function, not a variable
             else:
                 self.bind_target(child, [], False)
-        for i, child in enumerate(node.children):  # e.g. a struct body in the type is skipped
-            if child.is_named and node.field_name_for_child(i) not in ("declarator", "type"):
+        for i, child in enumerate(node.named_children):  # e.g. a struct body in the type is skipped
+            if node.field_name_for_named_child(i) not in ("declarator", "type"):
                 self.visit(child)
 
     def h_decl_expr(self, node: tree_sitter.Node) -> None:
@@ -873,8 +874,8 @@ class _Builder:
         if kind in ("object_pattern", "array_pattern", "pair_pattern", "assignment_pattern"):
             self.bind_target(node, [], False)
             return
-        for i, child in enumerate(node.children):
-            if child.is_named and node.field_name_for_child(i) not in spec.skip_fields \
+        for i, child in enumerate(node.named_children):
+            if node.field_name_for_named_child(i) not in spec.skip_fields \
                     and child.type not in spec.skip_types and "comment" not in child.type:
                 self.param(child)
 
@@ -1180,10 +1181,8 @@ class _Builder:
                 self.visit(n)
 
     def h_handler(self, node: tree_sitter.Node) -> None:
-        for i, child in enumerate(node.children):
-            if not child.is_named:
-                continue
-            name = node.field_name_for_child(i)
+        for i, child in enumerate(node.named_children):
+            name = node.field_name_for_named_child(i)
             if name in ("parameter", "parameters", "variable") or child.type in (
                     "catch_formal_parameter", "catch_declaration"):
                 self.param(child)

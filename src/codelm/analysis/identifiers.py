@@ -14,7 +14,7 @@ defines `x`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import tree_sitter
 
@@ -165,8 +165,7 @@ _SKIP_FIELDS = frozenset({"type", "value", "default_value", "right", "body", "re
                           "size"})
 
 
-@dataclass(frozen=True, slots=True)
-class Occurrence:
+class Occurrence(NamedTuple):
     """One occurrence of an identifier; offsets as in `CodeToken`."""
 
     name: str
@@ -217,8 +216,8 @@ def _resolve(node: tree_sitter.Node, language: str, out: set[int]) -> None:
         if kind not in _PATTERNS:
             return
     if kind in _PATTERNS or kind in _ONLY_FIELD:
-        for i, child in enumerate(node.children):
-            if child.is_named and node.field_name_for_child(i) not in _SKIP_FIELDS:
+        for i, child in enumerate(node.named_children):
+            if node.field_name_for_named_child(i) not in _SKIP_FIELDS:
                 _resolve(child, language, out)
 
 

@@ -11,7 +11,7 @@ objectives align these character offsets with a tokenizer's offset mapping.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import tree_sitter
 
@@ -56,11 +56,11 @@ _DIRECTIVE = re.compile(r"#\s*[a-z_]+\Z")  # C preprocessor: `#include`, `#defin
 _LEX = re.compile(r"[A-Za-z_$][\w$]*|\d[\w.]*|\S")  # fallback for unstructured text
 
 
-@dataclass(frozen=True, slots=True)
-class CodeToken:
+class CodeToken(NamedTuple):
     """One source token. `start`/`end` are character offsets into the str
     source (end exclusive); `start_byte`/`end_byte` index its UTF-8 bytes;
-    `line` is 1-based and `col` a 0-based character column."""
+    `line` is 1-based and `col` a 0-based character column. (A NamedTuple:
+    a file has many tokens and these are cheap to make.)"""
 
     text: str
     kind: str
@@ -150,20 +150,27 @@ def tokens(source: Source, language: str | None = None) -> list[CodeToken]:
     """Every token of the source in order, classified (see `KINDS`)."""
     result = ensure_parsed(source, language)
     out: list[CodeToken] = []
+    ascii_only = len(result.data) == len(result.source)  # bytes are characters
+    data, language = result.data, result.language
     cursor = result.root.walk()
     depth = 0
     while True:
         node = cursor.node
         if node.child_count == 0 or is_atomic(node):
-            if node.end_byte > node.start_byte:  # MISSING nodes have no text
-                text = result.text(node)
+            a, b = node.start_byte, node.end_byte
+            if b > a:  # MISSING nodes have no text
+                text = data[a:b].decode("utf-8", "surrogatepass")
                 if _needs_lexing(node, text):
                     _lex(result, node, out)
+                elif ascii_only:
+                    row, col = node.start_point
+                    out.append(CodeToken(text, classify(node, text, language), a, b, a, b,
+                                         row + 1, col, node.type))
                 else:
                     line, col = result.start(node)
                     start, end = result.span(node)
-                    out.append(CodeToken(text, classify(node, text, result.language), start, end,
-                                         node.start_byte, node.end_byte, line, col, node.type))
+                    out.append(CodeToken(text, classify(node, text, language), start, end,
+                                         a, b, line, col, node.type))
         elif cursor.goto_first_child():
             depth += 1
             continue
