@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from codelm.eval.sandbox import Limits, Sandbox, SandboxConfig
+from codelm.eval.sandbox import GradeRequest, Limits, RunRequest, Sandbox, SandboxConfig
 
 FAST = Limits(timeout_s=1.0, memory_mb=256, max_procs=32, max_files=64,
               max_file_bytes=4 << 20, max_output_bytes=64 << 10)  # as the shared pool's (conftest)
@@ -244,3 +244,17 @@ def test_errno_is_the_kernels(sandbox):
     # Sanity for the cases above: errno names come from the sandboxed kernel view.
     r = sandbox.run("import errno\nprint(errno.ENOSPC, errno.EFBIG)")
     assert r.stdout == f"{errno.ENOSPC} {errno.EFBIG}\n"
+
+
+def test_shrinking_limits_waits_for_the_previous_job(sandbox, clean):
+    # A big job returns early (graded); the next one on the same worker lowers the memory
+    # cgroup. The previous process must be gone first, or its OOM kill would be blamed here.
+    big = Limits(timeout_s=5, memory_mb=600)
+    prog = "def f():\n    global keep\n    keep = b'x' * (400 << 20)\n    return 1\n"
+    for _ in range(2):
+        results = sandbox.map([
+            GradeRequest(prog, "assert f() == 1\n", "f", limits=big) for _ in range(2)])
+        assert [r.status for r in results] == ["passed", "passed"]
+        small = sandbox.map([RunRequest("print(2)", limits=FAST) for _ in range(2)])
+        assert [(r.status, r.stdout) for r in small] == [("passed", "2\n")] * 2
+    clean(sandbox)

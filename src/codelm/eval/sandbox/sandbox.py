@@ -260,14 +260,10 @@ class Sandbox:
         for attempt in range(2):
             worker = pool.acquire()
             try:
-                if not worker.alive():
-                    try:
-                        worker.start()
-                    except (WorkerStartError, tiers.SandboxUnavailableError) as exc:
-                        return None, str(exc)
-                if worker.cgroup is not None:
-                    worker.set_limits(worker.baseline_memory + (limits.memory_mb << 20),
-                                      limits.max_procs + NPROC_OVERHEAD + 8)
+                try:
+                    self._prepare(worker, limits)
+                except (WorkerStartError, tiers.SandboxUnavailableError) as exc:
+                    return None, str(exc)
                 outcome = worker.execute(frame1, frame2, wall, data, limits.max_output_bytes, final)
             finally:
                 pool.release(worker)
@@ -280,6 +276,19 @@ class Sandbox:
             if not untouched or attempt:
                 return outcome, None
         return outcome, None
+
+    @staticmethod
+    def _prepare(worker: Worker, limits: Limits) -> None:
+        """A live worker whose cgroup limits are this request's."""
+        for _ in range(2):
+            if not worker.alive():
+                worker.start()
+            if worker.cgroup is not None:
+                worker.set_limits(worker.baseline_memory + (limits.memory_mb << 20),
+                                  limits.max_procs + NPROC_OVERHEAD + 8)
+            if worker.alive():
+                return
+        raise WorkerStartError(f"worker {worker.slot} keeps dying ({worker.log_tail()})")
 
     def _run(self, req: RunRequest, marker: str | None = None) -> ExecResult:
         ctx = self._context()

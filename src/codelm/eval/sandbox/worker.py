@@ -274,15 +274,46 @@ class Worker:
 
     # ----- jobs -----
 
+    def settle(self) -> None:
+        """Wait for the report a job that returned early still owes (its cleanup is done then)."""
+        if self._pending is None or self.sock is None:
+            return
+        self.sock.settimeout(max(0.1, self._pending_until - time.monotonic() + GRACE_S))
+        try:
+            while self._pending is not None:
+                msg = self.sock.recv(1 << 16)
+                if not msg:
+                    break
+                if json.loads(msg).get("job") == self._pending:
+                    self._pending = None
+        except (TimeoutError, OSError):
+            pass
+        finally:
+            if self.sock is not None:
+                self.sock.settimeout(None)
+        if self._pending is not None:  # no report: the worker is not trustworthy any more
+            self.stop()
+
     def set_limits(self, memory_bytes: int | None, pids: int | None) -> None:
         if self.cgroup is None:
             return
-        if memory_bytes is not None and memory_bytes != self._memory_limit:
-            self.cgroup.set_memory(memory_bytes)
-            self._memory_limit = memory_bytes
-        if pids is not None and pids != self._pids_limit:
-            self.cgroup.set_pids(pids)
-            self._pids_limit = pids
+        if memory_bytes is not None and self._memory_limit is not None and memory_bytes < self._memory_limit:
+            # Never shrink the memory cgroup under the previous job's still-exiting process:
+            # its OOM kill would be counted against this job.
+            self.settle()
+            if not self.alive():
+                return
+        try:
+            if memory_bytes is not None and memory_bytes != self._memory_limit:
+                self.cgroup.set_memory(memory_bytes)
+                self._memory_limit = memory_bytes
+            if pids is not None and pids != self._pids_limit:
+                self.cgroup.set_pids(pids)
+                self._pids_limit = pids
+        except OSError:
+            # The kernel refused (e.g. EBUSY: usage above the new limit). A fresh
+            # worker starts under the new limits; the caller restarts it.
+            self.stop()
 
     def execute(self, program_frame: dict, trusted_frame: dict | None, wall: float,
                 stdin: bytes | None = None, output_cap: int = 1 << 20, final=None) -> RawOutcome:
