@@ -9,6 +9,8 @@ import pytest
 
 from codelm.eval.sandbox._runtime import ProtocolError, Unsupported, decode_value, encode_value
 
+pytestmark = pytest.mark.timeout(30)
+
 
 def roundtrip(v):
     return decode_value(encode_value(v))
