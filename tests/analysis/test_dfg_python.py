@@ -202,6 +202,27 @@ def test_try_except_finally_with_and_walrus(dfg, expect):
     """)
 
 
+def test_handler_sees_definitions_from_anywhere_in_the_try_body(dfg, expect):
+    nodes, edges = dfg("""
+        try:
+            x = 1
+            x = f()
+        except ValueError:
+            print(x)
+        print(x)
+    """, "python")
+    assert nodes == ["x#1:d", "x#2:d", "f#1:u", "ValueError#1:u", "print#1:u", "x#3:u",
+                     "print#2:u", "x#4:u"]
+    assert edges == expect("""
+        f#1 -> x#2 cP
+        x#1 -> x#3 cF
+        x#2 -> x#3 cF
+        print#1 -> print#2 cF
+        x#1 -> x#4 cF
+        x#2 -> x#4 cF
+    """)
+
+
 def test_literals_mode_and_graphcodebert_items():
     source = "def f(x):\n    y = x * 2\n    return y\n"
     plain = data_flow(source, "python")

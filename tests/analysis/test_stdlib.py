@@ -3,8 +3,10 @@ every file in benchmarks/bench_analysis.py (recorded in docs/BENCHMARKS.md)."""
 
 from __future__ import annotations
 
+import io
 import re
 import sysconfig
+import tokenize
 import warnings
 from pathlib import Path
 
@@ -23,9 +25,12 @@ def sample(n: int) -> list[Path]:
 
 
 def valid_python(path: Path) -> str | None:
+    """The text of a file CPython compiles (decoded by its coding cookie), else None."""
+    data = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        text = data.decode(encoding)
+    except (SyntaxError, UnicodeDecodeError, LookupError):
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

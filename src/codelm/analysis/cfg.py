@@ -172,7 +172,8 @@ class _Builder:
         self.edges: set[tuple[int, int, str]] = set()
         self.open: set[int] = set()  # basic blocks that can still take statements
         self.frames: list[_Loop | _Try] = []
-        self.exit = Block(-1, "exit", [0, 0])
+        self.exit = Block(-1, "exit", [0, 0])  # numbered last, once all blocks exist
+        self._label: str | None = None  # a statement label for the next loop (`outer:`)
 
     # ---- blocks and edges -----------------------------------------------------------
     def new(self, kind: str, node: tree_sitter.Node | None = None, end_row: int | None = None,
@@ -200,7 +201,7 @@ class _Builder:
         for child in node.children:
             if body is not None and child.start_byte >= body.start_byte:
                 break
-            if child.type in _SEQUENCES or child.type in ("block",):
+            if child.type in _SEQUENCES:
                 break
             end = max(end, child.end_point[0])
         return end
@@ -315,7 +316,7 @@ class _Builder:
         return out
 
     def _take_label(self) -> str | None:
-        label, self._label = getattr(self, "_label", None), None
+        label, self._label = self._label, None
         return label
 
     def s_if(self, node, preds):

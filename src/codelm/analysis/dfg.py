@@ -42,7 +42,14 @@ from dataclasses import dataclass, field, replace
 
 import tree_sitter
 
-from codelm.analysis.parsing import ParseResult, Source, ensure_parsed, first_named, recursion_room
+from codelm.analysis.parsing import (
+    ParseResult,
+    Source,
+    ensure_parsed,
+    first_named,
+    recursion_room,
+    walk,
+)
 from codelm.analysis.tokens import IDENTIFIER_TYPES, NUMBER_TYPES, STRING_TYPES
 from codelm.errors import ConfigError
 
@@ -1140,15 +1147,19 @@ class _Builder:
 
     def _try(self, body: list[tree_sitter.Node], handlers: list[tree_sitter.Node],
              orelse: tree_sitter.Node | None, final: tree_sitter.Node | None) -> None:
+        # A handler may start after any statement of the body: keep a copy of
+        # the state after each (the state dict itself changes as we go).
         snapshots = [self.copy()]
+        statements = []
         for stmt in body:
             if stmt.type in ("block", "compound_statement", "statement_block"):
-                for inner in stmt.named_children:
-                    self.visit_children_of_list([inner])
-                    snapshots.append(self.state)
+                statements.extend(stmt.named_children)
             else:
-                self.visit_children_of_list([stmt])
-                snapshots.append(self.state)
+                statements.append(stmt)
+        for stmt in statements:
+            self.visit_children_of_list([stmt])
+            if self.state is not None:
+                snapshots.append(dict(self.state))
         reach_handler = _merge(snapshots)
         if orelse is not None and self.state is not None:
             self.visit(orelse)
@@ -1275,8 +1286,6 @@ class _Builder:
                 self.bind_target(target, [], False)
 
     def h_js_import(self, node: tree_sitter.Node) -> None:
-        from codelm.analysis.parsing import walk
-
         for child in walk(node):
             if child.type == "import_specifier":
                 target = self.field(child, "alias") or self.field(child, "name")
