@@ -71,3 +71,12 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
     assert "pass@10 needs at least 10 samples" in err and len(err.strip().splitlines()) == 1
     assert main(["eval", "run", "--task", "mbpp", "--model", "canonical", "--out", str(tmp_path / "c")]) == 2
     assert "task_options.path" in capsys.readouterr().err
+
+
+def test_shipped_eval_presets_validate():
+    from codelm.config import resolve_config
+    from codelm.eval.config import EvalConfig
+
+    cfg = resolve_config(EvalConfig, None, ["generation.n=30"], "eval/humaneval-pass10")
+    assert cfg.k == [1, 10] and cfg.generation.temperature == 0.8 and cfg.generation.n == 30
+    assert resolve_config(EvalConfig, None, [], "eval/humaneval-pass1").generation.temperature == 0.2

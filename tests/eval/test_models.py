@@ -114,3 +114,11 @@ def test_perplexity_on_a_corpus_split(tmp_path, tiny_model):
     total, count = document_nll(model, tok, docs[0], window=8, stride=4)
     assert count == len(tok(docs[0], add_special_tokens=False)["input_ids"])
     assert math.isfinite(total) and total > 0
+
+
+@pytest.mark.timeout(120)
+def test_local_model_infills_through_its_fim_tokens(tmp_path, tiny_model, sandbox):
+    cfg = _cfg(tmp_path, tiny_model, task="humaneval-infill-single", generation={"n": 1, "max_new_tokens": 6})
+    summary, run = evaluate(cfg, sandbox=sandbox)
+    assert summary["samples"] == 2 and set(summary["metrics"]) == {"pass@1", "exact_match"}
+    assert all(s["completion"].endswith("\n") for s in JsonlLog(run.path / "samples.jsonl").read())

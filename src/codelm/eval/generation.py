@@ -55,6 +55,7 @@ class LocalBackend(Backend):
     """A codelm / HF checkpoint directory, through `codelm.inference`."""
 
     name = "local"
+    MAX_N = 128  # GenerationConfig.n's upper bound
 
     def __init__(self, model_dir: str, batch_size: int = 8) -> None:
         from codelm.inference import load_generator
@@ -69,32 +70,38 @@ class LocalBackend(Backend):
         from codelm.inference import GenerationConfig
         from codelm.inference.engine import Request
 
-        requests = []
-        for item in items:
-            cfg = GenerationConfig(
-                max_new_tokens=item.max_new_tokens or options.max_new_tokens,
-                temperature=options.temperature,
-                top_p=options.top_p,
-                n=item.n,
-                stop=[s for s in item.stop if s],
-                seed=item.seed,
-            )
-            if item.suffix is not None:
-                if self.generator.fim is None and self.generator.kind == "decoder":
-                    raise InputError(
-                        f"model '{self.model_dir}' has no FIM tokens, so it cannot infill; "
-                        "train it with the fim objective or use a left-to-right task"
-                    )
-                req = self.generator.infill_prompt(item.prompt, item.suffix)
-                req.config = cfg
-            else:
-                req = Request(self.generator.encode(item.prompt), cfg)
-            req.seed_path = (item.seed,)
-            requests.append(req)
-        outputs = []
+        requests, owners = [], []  # owners[r] = index of the item request r belongs to
+        for index, item in enumerate(items):
+            # the engine takes at most MAX_N completions per request: larger n is split into
+            # chunks whose seeds differ by chunk, so sample j always gets the same stream
+            for chunk, start in enumerate(range(0, item.n, self.MAX_N)):
+                cfg = GenerationConfig(
+                    max_new_tokens=item.max_new_tokens or options.max_new_tokens,
+                    temperature=options.temperature,
+                    top_p=options.top_p,
+                    n=min(self.MAX_N, item.n - start),
+                    stop=[s for s in item.stop if s],
+                    seed=item.seed,
+                )
+                if item.suffix is not None:
+                    if self.generator.fim is None and self.generator.kind == "decoder":
+                        raise InputError(
+                            f"model '{self.model_dir}' has no FIM tokens, so it cannot infill; "
+                            "train it with the fim objective or use a left-to-right task"
+                        )
+                    req = self.generator.infill_prompt(item.prompt, item.suffix)
+                    req.config = cfg
+                else:
+                    req = Request(self.generator.encode(item.prompt), cfg)
+                req.seed_path = (item.seed, chunk)
+                requests.append(req)
+                owners.append(index)
+        outputs: list[list[str]] = [[] for _ in items]
         for start in range(0, len(requests), options.batch_size):
-            for completions in self.generator.generate_requests(requests[start:start + options.batch_size]):
-                outputs.append([c.text for c in completions])
+            batch = requests[start:start + options.batch_size]
+            for owner, completions in zip(owners[start:start + options.batch_size],
+                                          self.generator.generate_requests(batch), strict=True):
+                outputs[owner].extend(c.text for c in completions)
         return outputs
 
 

@@ -23,6 +23,7 @@ dropped), generates and grades only what is missing, and rewrites
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import platform
@@ -117,7 +118,7 @@ def read_samples(path: str | Path, problems: list[Problem]) -> tuple[list[Sample
     known = {p.task_id for p in problems}
     counts: Counter = Counter()
     samples, rejects, seen = [], [], set()
-    opener = __import__("gzip").open if path.suffix == ".gz" else open
+    opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
             if not line.strip():
