@@ -131,7 +131,9 @@ class LiveServer:
         import uvicorn
 
         self.app = app
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+        self.server = uvicorn.Server(uvicorn.Config(
+                app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+            ))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:
@@ -164,15 +166,39 @@ class LiveServer:
         self.thread.join(10)
 
 
-@pytest.fixture(scope="session")
-def live_server(decoder_dir, decoder) -> Iterator[LiveServer]:
-    """One server for the whole session over the trained decoder (model name 'tiny')."""
+def make_server(generator, model_dir: Path, name: str, **settings) -> LiveServer:
+    """A server over an already loaded generator (the real TorchBackend, no reload)."""
     from codelm.inference.config import LoadConfig, ServeConfig
     from codelm.inference.server.app import create_app
     from codelm.inference.server.backend import TorchBackend
 
-    cfg = ServeConfig(load=LoadConfig(model=decoder_dir), model_name="tiny", max_batch_size=8, max_queue=8)
-    app = create_app(cfg, loader=lambda: TorchBackend(decoder, cfg))
-    with LiveServer(app) as srv:
+    cfg = ServeConfig(load=LoadConfig(model=model_dir), model_name=name, **settings)
+    return LiveServer(create_app(cfg, loader=lambda: TorchBackend(generator, cfg)))
+
+
+@pytest.fixture(scope="session")
+def server_for():
+    """`server_for(app)`: a LiveServer for an app (use as a context manager)."""
+    return LiveServer
+
+
+@pytest.fixture(scope="session")
+def server_over():
+    """`server_over(generator, dir, name, **ServeConfig fields)`: a LiveServer over a loaded model."""
+    return make_server
+
+
+@pytest.fixture(scope="session")
+def live_server(decoder_dir, decoder) -> Iterator[LiveServer]:
+    """One server for the whole session over the trained decoder (model name 'tiny')."""
+    with make_server(decoder, decoder_dir, "tiny", max_batch_size=8, max_queue=8) as srv:
+        srv.wait_ready()
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def long_server(encdec_dir, encdec) -> Iterator[LiveServer]:
+    """The random T5 (no position limit: 2048-token completions) for long-running requests."""
+    with make_server(encdec, encdec_dir, "tiny-t5", max_batch_size=4, max_queue=4) as srv:
         srv.wait_ready()
         yield srv

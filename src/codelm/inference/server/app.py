@@ -408,6 +408,7 @@ def create_app(cfg: ServeConfig, *, loader: Callable[[], Backend] | None = None)
             max_tokens = req.max_tokens if req.max_tokens is not None else 16
             cfg_i = gen_config(
                 max_new_tokens=max(1, max_tokens), n=req.n, stop=stops, logprobs=req.logprobs, seed=seed,
+                ignore_eos=req.ignore_eos,
                 **sampling(req.temperature, req.top_p, req.top_k),
             )
             if req.suffix is not None and isinstance(p, str) and (req.suffix or backend.prompts.fim is not None):
@@ -563,7 +564,8 @@ def create_app(cfg: ServeConfig, *, loader: Callable[[], Backend] | None = None)
         max_tokens = default_max_tokens(state, backend, ids, req.n_predict if req.n_predict > 0 else None)
         check_context(backend, ids, max_tokens)
         return gen_config(max_new_tokens=max_tokens, stop=stop_list(req.stop), seed=request_seed(req.seed),
-                          logprobs=req.n_probs or None, **sampling(req.temperature, req.top_p, req.top_k))
+                          logprobs=req.n_probs or None, ignore_eos=req.ignore_eos,
+                          **sampling(req.temperature, req.top_p, req.top_k))
 
     def llama_answer(request: Request, job: Job, stream: bool, prompt_tokens: int) -> Any:
         tt = TokenText(backend_of().prompts.tokenizer)

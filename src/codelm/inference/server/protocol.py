@@ -59,6 +59,7 @@ class CompletionRequest(ApiModel):
     echo: bool = False
     logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
     seed: int | None = None
+    ignore_eos: bool = False  # vLLM extension (benchmarks, load tests)
 
 
 class ChatMessage(ApiModel):
@@ -120,6 +121,7 @@ class LlamaCommon(ApiModel):
     stream: bool = False
     seed: int = -1  # -1: random
     n_probs: Annotated[int, Field(ge=0, le=20)] = 0
+    ignore_eos: bool = False
 
 
 class InfillRequest(LlamaCommon):

@@ -181,6 +181,7 @@ class Scheduler:
                 while not self._stop and not self._waiting and self.engine.size == 0:
                     self._cv.wait(timeout=1.0)
                 if self._stop:
+                    self._shutdown()
                     return
                 admitted = self._admit()
             try:
@@ -209,13 +210,21 @@ class Scheduler:
     def _report(self, row: Row, piece: str) -> None:
         report(row, piece)
 
-    def _fail_all(self, admitted: list[Job]) -> None:
+    def _shutdown(self) -> None:
+        """Answer every waiting and running job so no handler waits on a stopped engine."""
+        jobs = list(self._waiting)
+        self._waiting.clear()
+        for job in jobs:
+            job.post(Event("error", message="server is shutting down", status=503))
+        self._fail_all([], message="server is shutting down", status=503)
+
+    def _fail_all(self, admitted: list[Job], message: str = "internal error during generation", status: int = 500) -> None:
         jobs = {id(j): j for j in admitted}
         for row in self.engine.rows:
             job = row.req.key[0]
             jobs[id(job)] = job
         for job in jobs.values():
-            job.post(Event("error", message="internal error during generation"))
+            job.post(Event("error", message=message, status=status))
         self.engine.remove(lambda r: True, reason="length")
 
 
