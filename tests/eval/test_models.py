@@ -21,7 +21,7 @@ from codelm.eval.tasks.perplexity import document_nll
 def _cfg(tmp_path, model, out="run", **extra):
     data = {"task": "humaneval", "model": str(model), "out": str(tmp_path / out), "seed": 3,
             "task_options": {"limit": 2}, "generation": {"n": 2, "temperature": 0.8, "max_new_tokens": 8},
-            "execution": {"cache_dir": str(tmp_path / "cache")}, "report": False}
+            "execution": {"cache_dir": str(tmp_path / "cache"), "timeout_s": 4.0}, "report": False}
     data.update(extra)
     return EvalConfig.model_validate(data)
 

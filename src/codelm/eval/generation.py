@@ -89,8 +89,7 @@ class LocalBackend(Backend):
                             f"model '{self.model_dir}' has no FIM tokens, so it cannot infill; "
                             "train it with the fim objective or use a left-to-right task"
                         )
-                    req = self.generator.infill_prompt(item.prompt, item.suffix)
-                    req.config = cfg
+                    req = self.generator.prompts.infill_request(item.prompt, item.suffix, cfg)
                 else:
                     req = Request(self.generator.encode(item.prompt), cfg)
                 req.seed_path = (item.seed, chunk)
