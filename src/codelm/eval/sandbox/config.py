@@ -39,7 +39,7 @@ class SandboxConfig(Section):
         "auto", description="isolation tier; auto = bwrap, else unshare; rlimit only with allow_unsafe"
     )
     allow_unsafe: bool = Field(False, description="permit the rlimit-only tier (no isolation boundary)")
-    workers: int = Field(0, ge=0, le=256, description="parallel warm workers; 0 = one per CPU core")
+    workers: int = Field(0, ge=0, le=256, description="parallel warm workers; 0 = two per CPU core (runs are latency-bound)")
     limits: Limits = Field(default_factory=Limits)
     memory: Literal["auto", "cgroup", "rlimit"] = Field(
         "auto", description="memory limit mechanism; auto = cgroup when writable, else address-space rlimit"

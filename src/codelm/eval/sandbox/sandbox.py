@@ -140,7 +140,9 @@ class Sandbox:
                            "cgroup" if group is not None else "rlimit", dedicated, notes)
             if tier == "rlimit" and not dedicated:
                 ctx.user_tasks = _count_user_tasks(os.getuid()) + 64
-            n = cfg.workers or os.cpu_count() or 1
+            # Two slots per core: a run is mostly fork/exit and scheduling latency,
+            # so a second slot keeps the core busy meanwhile (docs/BENCHMARKS.md).
+            n = cfg.workers or 2 * (os.cpu_count() or 1)
             workers = [Worker(i, ctx) for i in range(n)]
             errors: list[str] = []
 
