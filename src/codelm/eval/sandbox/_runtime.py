@@ -1,4 +1,4 @@
-"""The code that runs *inside* the sandbox: zygote, job supervisor, program runner.
+"""The code that runs *inside* the sandbox: zygote, job process, tester.
 
 This file is executed by the sandbox's own interpreter (`python -I runtime.py
 OPTS`), so it imports only the standard library and nothing from codelm. The
@@ -7,24 +7,23 @@ both ends of every boundary share one definition.
 
 Process layout of one worker slot (bubblewrap tier)::
 
-    host thread ──unix seqpacket──► zygote (pid 1 of the sandbox pid namespace)
-                                       │ fork per job (never reads job data)
+    host thread ──unix seqpacket──► zygote (pid 1 of the sandbox's pid namespace)
+                                       │ forks a spare before each job; never reads job data
                                        ▼
-                                    supervisor R  (reads the job from a private pipe,
-                                       │           enforces the wall clock, drains output,
-                                       │           reports on a private result pipe)
-                                       ▼ fork (python) / fork+exec (other languages)
-                                    program C     (untrusted: rlimits, own fds only)
+                                    job process: takes the job's five pipe ends straight
+                                       │         from the host (job, results, stdin, stdout, stderr)
+                                       ├─ python run / direct grading: becomes the program itself
+                                       ├─ exec languages: compiles, then fork+exec of the program
+                                       └─ split grading: forks the program, then becomes the tester
 
-Why a zygote that never touches job data: every job is forked from it, so
-anything in its memory is visible to every later program. It only learns a
-job number and a wall-clock budget; the program text, tests and nonce travel
-on per-job pipes whose read end goes straight to R.
+Why a zygote that never touches job data: every job process is forked from
+it, so anything in its memory would be visible to every later program. It
+only learns a job number and a wall-clock budget.
 
 Why pid 1: signals with default disposition sent from inside a pid namespace
 never reach its init, so `kill(-1)`, `kill(getppid())` and SIGSTOP cannot hurt
-the zygote, and `kill(-1, SIGKILL)` issued by it (or by R) ends every other
-process of the job: daemons, setsid escapees and fork bombs included.
+the zygote, and `kill(-1, SIGKILL)` issued by it ends every other process of
+the job: daemons, setsid escapees and fork bombs included.
 """
 
 from __future__ import annotations

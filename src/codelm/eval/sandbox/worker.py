@@ -1,12 +1,13 @@
 """One warm worker slot, seen from the host.
 
 The host talks to the slot's zygote over a unix seqpacket socket. Per job it
-sends a 20-byte header plus two fresh pipe ends (SCM_RIGHTS): the read end of
+sends a 20-byte header plus five fresh pipe ends (SCM_RIGHTS): the read end of
 a *job pipe* carrying the program and, after it, the trusted part (tests,
-nonce), and the write end of a *result pipe*. The zygote hands both to the
-job's supervisor without reading them, so job data never lives in the
-process every later job is forked from; a killed job can leave no stale bytes
-on a channel the next job uses.
+nonce), the write end of a *result pipe*, and the program's stdin, stdout and
+stderr. A spare process the zygote forked in advance takes them straight from
+the socket, so job data never lives in the process every later job is forked
+from, and a killed job can leave no stale bytes on a channel the next job uses.
+The host drains stdout/stderr itself, keeping the first `max_output_bytes`.
 """
 
 from __future__ import annotations
