@@ -47,14 +47,26 @@ def test_checkpoint_loads_with_plain_auto_classes_and_holds_the_trained_weights(
 
 
 @pytest.mark.timeout(120)
-def test_compiled_model_saves_unprefixed_weights(make_cfg):
-    cfg = make_cfg("compiled", loop={"max_steps": 2, "compile": True, "compile_backend": "eager", "num_threads": 1},
-                   eval={"every": 0, "at_start": False}, logging={"plots": False})
-    run = Path(train(cfg).run_dir)
-    keys = set(load_file(str(run / "last" / "model.safetensors")))
+def test_compiled_model_saves_unprefixed_weights(tiny_assets, tmp_path):
+    from accelerate import Accelerator
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from codelm.tokenizer import load_tokenizer
+    from codelm.train.checkpoint import install_accelerate_hooks, save_checkpoint
+
+    acc = Accelerator(cpu=True)
+    install_accelerate_hooks(acc)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=512, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                         num_attention_heads=4, num_key_value_heads=2))
+    compiled = torch.compile(acc.prepare(model), backend="eager")  # as the trainer wraps it
+    path = save_checkpoint(acc, compiled, load_tokenizer(tiny_assets["tokenizer"]), tmp_path, 1, {}, {}, {})
+    keys = set(load_file(str(path / "model.safetensors")))
     assert "model.embed_tokens.weight" in keys
     assert not any("_orig_mod" in k or k.startswith("module.") for k in keys)
-    AutoModelForCausalLM.from_pretrained(str(run / "last"))
+    loaded = AutoModelForCausalLM.from_pretrained(str(path))
+    for name, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value), name
 
 
 def test_keep_last_k_prunes_periodic_checkpoints(make_cfg):

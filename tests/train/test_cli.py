@@ -62,3 +62,25 @@ def test_train_json_result_and_config_kind(tmp_path, make_cfg, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["step"] == 2 and result["stop_reason"] == "max_steps"
     assert result["last_checkpoint"].endswith("checkpoints/step-000002")
+
+
+def test_shipped_train_presets_and_accelerate_configs_resolve():
+    from codelm.config import resolve_config
+    from codelm.errors import ConfigError
+    from codelm.presets import list_presets
+    from codelm.train import TrainConfig
+    from codelm.train.launch import accelerate_config
+
+    names = {p.name for p in list_presets("train")}
+    assert {"decoder-tiny-clm-fim", "encoder-tiny-mlm", "encdec-tiny-span", "decoder-small-clm"} <= names
+    families = {}
+    for name in names:
+        cfg = resolve_config(TrainConfig, None, [], preset=f"train/{name}")
+        families[name] = (cfg.model.architecture().resolve().family, [o["name"] for o in cfg.objectives])
+    assert families["decoder-tiny-clm-fim"] == ("decoder", ["fim"])
+    assert families["encoder-tiny-mlm"] == ("encoder", ["mlm"])
+    assert families["encdec-tiny-span"] == ("encdec", ["span"])
+    for name in ("ddp_cpu", "fsdp", "deepspeed_zero2"):
+        assert yaml.safe_load(accelerate_config(name).read_text())["distributed_type"] in {"MULTI_GPU", "FSDP", "DEEPSPEED"}
+    with pytest.raises(ConfigError, match="known: ddp_cpu, deepspeed_zero2, fsdp"):
+        accelerate_config("nope")

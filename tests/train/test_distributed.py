@@ -14,9 +14,10 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from codelm.train import train
+from codelm.train.launch import accelerate_config
 from codelm.train.tracking import step_losses
 
-DDP_CONFIG = Path(__file__).parents[2] / "src" / "codelm" / "train" / "accelerate" / "ddp_cpu.yaml"
+DDP_CONFIG = accelerate_config("ddp_cpu")
 
 
 def _free_port() -> int:

@@ -320,6 +320,13 @@ class _Trainer:
         for name, module in self.aux.items():
             params += [(f"{name}.{n}", p) for n, p in module.named_parameters()]
         optimizer = _adamw(params, cfg, self.device)
+        from accelerate.utils import DistributedType
+
+        if acc.distributed_type == DistributedType.DEEPSPEED and cfg.loop.grad_accum > 1:
+            raise ConfigError(
+                "loop.grad_accum > 1 is not supported under DeepSpeed (it steps inside backward); "
+                "use loop.grad_accum=1 with a larger loop.micro_batch_size or more processes"
+            )
         self.model, self.optimizer = acc.prepare(model, optimizer)
         if cfg.loop.compile:
             self.model = torch.compile(self.model, backend=cfg.loop.compile_backend)
@@ -389,6 +396,7 @@ class _Trainer:
             matmul_parameters=self.shape.n_matmul,
             flops_per_token=self.flops_per_token,
             world_size=self.world,
+            distributed_type=str(acc.distributed_type.value),
             device=str(self.device),
             precision=cfg.loop.precision,
             peak_flops=self.peak,
