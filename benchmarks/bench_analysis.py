@@ -34,17 +34,17 @@ def stdlib_files() -> list[Path]:
     return sorted(p for p in root.rglob("*.py") if "site-packages" not in p.parts)
 
 
-def load(paths: list[Path]) -> tuple[list[tuple[Path, str]], int]:
+def load(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[str]]:
     """Decode each file as Python does: its coding cookie, else UTF-8 (a few
     test files are Latin-1 on purpose)."""
-    out, undecodable = [], 0
+    out, undecodable = [], []
     for path in paths:
         data = path.read_bytes()
         try:
             encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
             out.append((path, data.decode(encoding)))
         except (SyntaxError, UnicodeDecodeError, LookupError):
-            undecodable += 1
+            undecodable.append(str(path))  # CPython cannot read these either
     return out, undecodable
 
 
@@ -133,7 +133,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "stdlib": sysconfig.get_paths()["stdlib"],
-        "files": len(files), "mb": round(n_bytes / 1e6, 2), "undecodable": undecodable,
+        "files": len(files), "mb": round(n_bytes / 1e6, 2), "undecodable": len(undecodable), "undecodable_files": undecodable,
         "cpython_valid": n_valid, "cpython_invalid": n_invalid,
         "parse": {
             **rate(sec["parse"], len(files), n_bytes),
