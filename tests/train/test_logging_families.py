@@ -14,7 +14,7 @@ from codelm.train import train
 @pytest.mark.timeout(120)
 def test_every_tracker_records_the_run(make_cfg):
     cfg = make_cfg("tracked", loop={"max_steps": 4, "num_threads": 1}, eval={"every": 2, "batches": 1},
-                   logging={"every": 2, "tensorboard": True, "mlflow": True})
+                   checkpoint={"every": 0}, logging={"every": 2, "tensorboard": True, "mlflow": True})
     result = train(cfg)
     run = Path(result.run_dir)
     events = [r["event"] for r in RunDir(run).read_log()]

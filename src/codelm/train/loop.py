@@ -357,6 +357,7 @@ class _Trainer:
         self.evals_since_best = 0
         self.initial_val: float | None = None
         self.prev_train_seconds = 0.0
+        self.prev_elapsed = 0.0  # wall time of earlier sessions of this run (eval and saving included)
         self.prev_tokens = 0
         self.prev_flops = 0.0
         self.last_saved: int | None = None
@@ -369,6 +370,7 @@ class _Trainer:
             self.evals_since_best = int(state.get("evals_since_best", 0))
             self.initial_val = state.get("initial_val_loss")
             self.prev_train_seconds = float(state.get("train_seconds", 0.0))
+            self.prev_elapsed = float(state.get("elapsed_seconds", 0.0))
             self.prev_tokens = int(state.get("tokens", 0))
             self.prev_flops = float(state.get("flops", 0.0))
             self.last_saved = self.step
@@ -388,6 +390,15 @@ class _Trainer:
         if self.resume_from is not None:
             self._log("resume", from_step=self.step, checkpoint=str(self.resume_from.path))
             self.info(f"resuming {self.run.path} from step {self.step}")
+        if self.main:
+            self.info(
+                f"training {self.family} ({self.shape.n_params:,} parameters) on {', '.join(names)} "
+                f"with {self.world} process(es) → {self.run.path}"
+            )
+        else:
+            from codelm import progress
+
+            progress.set_enabled(False)  # one progress bar per run, on rank 0
         self._log(
             "start",
             family=self.family,
@@ -427,7 +438,7 @@ class _Trainer:
 
     def _time_up(self, wall_start: float) -> bool:
         limit = self.cfg.loop.max_minutes
-        return limit is not None and (self.prev_train_seconds + time.monotonic() - wall_start) / 60 >= limit
+        return limit is not None and (self.prev_elapsed + time.monotonic() - wall_start) / 60 >= limit
 
     # -------------------------------------------------------------- helpers
     def _log(self, event: str, **fields: Any) -> None:
@@ -507,6 +518,7 @@ class _Trainer:
             "evals_since_best": self.evals_since_best,
             "initial_val_loss": self.initial_val,
             "train_seconds": self.prev_train_seconds + meter.total_seconds + meter.seconds,
+            "elapsed_seconds": self.prev_elapsed + time.monotonic() - self.wall_start,
             "tokens": self.prev_tokens + self.tokens_global,
             "flops": self.prev_flops + self.flops_global,
             "world_size": self.world,
@@ -585,7 +597,7 @@ class _Trainer:
         stop_reason = "max_steps"
         stop_signal: int | None = None
         last_loss: float | None = None
-        wall_start = time.monotonic()
+        wall_start = self.wall_start = time.monotonic()
         has_val = bool(self.val_sets)
         if has_val and cfg.eval.at_start and self.step == 0:
             self._do_eval(meter, stream_state)
@@ -644,17 +656,21 @@ class _Trainer:
                     window_tokens += batch.tokens
                     window_flops += batch.flops
                     pending.append((self.step, batch.objective, loss_sum, targets, grad_norm, lr, metrics))
-                    if self.step % cfg.logging.every == 0 or self.step == max_steps:
+                    due_log = self.step % cfg.logging.every == 0 or self.step == max_steps
+                    due_eval = has_val and cfg.eval.every > 0 and self.step % cfg.eval.every == 0
+                    due_ckpt = cfg.checkpoint.every > 0 and self.step % cfg.checkpoint.every == 0
+                    if due_log or due_eval or due_ckpt:
+                        # Step records reach log.jsonl before any checkpoint that covers
+                        # them, so a resumed run's history has no holes.
                         seen_signal, time_up = flush(bar)  # agreed by all ranks
                     elif self.world == 1:  # alone, stop checks cost nothing: do them every step
                         seen_signal, time_up = stop_flag.signum is not None, self._time_up(wall_start)
                     else:
                         seen_signal = time_up = False
-                    due_eval = has_val and cfg.eval.every > 0 and self.step % cfg.eval.every == 0
                     if due_eval and self._do_eval(meter, stream_state):
                         stop_reason = "early_stopping"
                         break
-                    if cfg.checkpoint.every > 0 and self.step % cfg.checkpoint.every == 0 and self.last_saved != self.step:
+                    if due_ckpt and self.last_saved != self.step:
                         self.save(meter, stream_state)
                     if seen_signal:
                         stop_reason, stop_signal = "signal", stop_flag.signum or int(signal.SIGTERM)
