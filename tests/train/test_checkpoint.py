@@ -127,3 +127,14 @@ def test_resume_refuses_a_changed_batch_and_a_fresh_start_refuses_an_existing_ru
         train(changed, resume=True)
     longer = cfg.model_copy(update={"loop": cfg.loop.model_copy(update={"max_steps": 3})})
     assert train(longer, resume=True).step == 3  # extending a run is allowed
+
+
+def test_continue_pretraining_from_a_checkpoint_directory(make_cfg):
+    first = train(make_cfg("first", loop={"max_steps": 3, "num_threads": 1}, eval={"every": 0, "batches": 2},
+                           logging={"plots": False}))
+    cfg = make_cfg("second", loop={"max_steps": 2, "num_threads": 1}, eval={"every": 0, "batches": 2},
+                   logging={"plots": False}, model={"path": first.last_checkpoint})
+    cfg = cfg.model_copy(update={"tokenizer": None})  # defaults to the checkpoint's own tokenizer
+    second = train(cfg)
+    assert second.initial_val_loss == pytest.approx(first.val_loss, abs=1e-6)  # it starts where the first ended
+    assert second.val_loss < second.initial_val_loss
