@@ -157,7 +157,10 @@ def span_statistics(tokenizer, docs) -> dict:
     span = build_objective({"name": "span"}, tokenizer, "encdec", 512)
     noise = spans = raw = windows = 0
     exact = True
-    for ex in ExampleStream(span, source(docs), 0):
+    stream = ExampleStream(span, source(docs), 0)
+    for ex in stream:
+        if stream.epoch > 0:  # the stream is endless: one pass over the corpus
+            break
         inputs, targets = ex["input_ids"], ex["labels"]
         exact &= len(inputs) == 512 and len(targets) == 114
         sentinels = sum(17 <= t < 117 for t in targets)

@@ -330,4 +330,6 @@ def test_transforms_of_stdlib_functions_still_compile(stdlib_docs):
         if checked >= 600:
             break
     assert checked >= 600
-    assert all(count >= 100 for count in applied.values()), applied
+    # how often each applies to real code (loops and literal comparisons are rarer than locals)
+    minimum = {"rename": 150, "dead_code": 500, "loop_exchange": 50, "operand_swap": 80}
+    assert all(applied[t] >= minimum[t] for t in TRANSFORMS), applied
