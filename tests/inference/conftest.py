@@ -111,6 +111,20 @@ def encdec_dir(tmp_path_factory, tokenizer) -> Path:
 
 
 @pytest.fixture(scope="session")
+def encoder_dir(tmp_path_factory, tokenizer) -> Path:
+    """A random ModernBERT masked LM: generation goes through the diffusion sampler."""
+    from codelm.models import ModelConfig, build_model
+    from codelm.tokenizer import save_tokenizer
+
+    dims = {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64}
+    model = build_model(ModelConfig(preset="encoder-tiny", **dims), len(tokenizer), seed=2)
+    out = tmp_path_factory.mktemp("encoder")
+    model.save_pretrained(out)
+    save_tokenizer(tokenizer, out)
+    return out
+
+
+@pytest.fixture(scope="session")
 def decoder(decoder_dir):
     from codelm.inference import load_generator
 
@@ -131,9 +145,16 @@ class LiveServer:
         import uvicorn
 
         self.app = app
-        self.server = uvicorn.Server(uvicorn.Config(
-                app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
-            ))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=0,
+                log_level="warning",
+                lifespan="on",
+                timeout_graceful_shutdown=2,
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:

@@ -35,17 +35,25 @@ def test_greedy_equals_transformers_generate_token_for_token(which, request):
     ids = [gen.encode(p) for p in PROMPTS]
     if which == "decoder":
         x, mask = left_pad(ids, gen.tokenizer.pad_token_id, "cpu")
-        ref = gen.model.generate(input_ids=x, attention_mask=mask, max_new_tokens=24, do_sample=False)[:, x.size(1) :]
+        ref = gen.model.generate(
+            input_ids=x, attention_mask=mask, max_new_tokens=24, do_sample=False
+        )[:, x.size(1) :]
     else:
         x, mask = right_pad(ids, gen.tokenizer.pad_token_id, "cpu")
-        ref = gen.model.generate(input_ids=x, attention_mask=mask, max_new_tokens=24, do_sample=False)[:, 1:]
+        ref = gen.model.generate(
+            input_ids=x, attention_mask=mask, max_new_tokens=24, do_sample=False
+        )[:, 1:]
     for (c,), row in zip(ours, ref.tolist(), strict=True):
         mine = _ours_with_stop_token(c)
         assert mine == row[: len(mine)]
-        assert all(t == gen.tokenizer.pad_token_id for t in row[len(mine) :])  # transformers pads after EOS
+        assert all(
+            t == gen.tokenizer.pad_token_id for t in row[len(mine) :]
+        )  # transformers pads after EOS
         assert c.text == _plain_text(gen, c.token_ids)  # special tokens never in the text
     if which == "decoder":  # the trained decoder recites its snippets
-        assert ours[0][0].text == " range(10):\n    print(i)\n" and ours[0][0].finish_reason == "stop"
+        assert (
+            ours[0][0].text == " range(10):\n    print(i)\n" and ours[0][0].finish_reason == "stop"
+        )
         assert ours[1][0].text == " os\nprint(os.getcwd())\n"
 
 
@@ -58,8 +66,14 @@ def test_beam_search_equals_transformers(which, request):
     pad = left_pad if which == "decoder" else right_pad
     x, mask = pad(ids, gen.tokenizer.pad_token_id, "cpu")
     ref = gen.model.generate(
-        input_ids=x, attention_mask=mask, max_new_tokens=10, num_beams=3, num_return_sequences=2,
-        do_sample=False, output_scores=True, return_dict_in_generate=True,
+        input_ids=x,
+        attention_mask=mask,
+        max_new_tokens=10,
+        num_beams=3,
+        num_return_sequences=2,
+        do_sample=False,
+        output_scores=True,
+        return_dict_in_generate=True,
     )
     start = x.size(1) if which == "decoder" else 1
     seqs = ref.sequences[:, start:].tolist()
@@ -84,7 +98,9 @@ def test_more_prompts_than_batch_rows(decoder_dir):
     small = gen.generate(PROMPTS, cfg)  # 8 rows through a 2-row batch
     assert [len(per) for per in small] == [2, 2, 2, 2]
     big = load_generator(decoder_dir).generate(PROMPTS, cfg)
-    assert [[c.token_ids for c in per] for per in small] == [[c.token_ids for c in per] for per in big]
+    assert [[c.token_ids for c in per] for per in small] == [
+        [c.token_ids for c in per] for per in big
+    ]
 
 
 def test_sampling_is_seeded(decoder):
@@ -100,17 +116,32 @@ def test_sampling_is_seeded(decoder):
 
 def test_top_k_1_and_tiny_top_p_are_greedy(decoder):
     greedy = decoder.generate(PROMPTS, GenerationConfig(max_new_tokens=12))
-    k1 = decoder.generate(PROMPTS, GenerationConfig(max_new_tokens=12, temperature=1.0, top_k=1, seed=3))
-    p0 = decoder.generate(PROMPTS, GenerationConfig(max_new_tokens=12, temperature=1.0, top_p=1e-6, seed=3))
-    assert [c[0].token_ids for c in greedy] == [c[0].token_ids for c in k1] == [c[0].token_ids for c in p0]
+    k1 = decoder.generate(
+        PROMPTS, GenerationConfig(max_new_tokens=12, temperature=1.0, top_k=1, seed=3)
+    )
+    p0 = decoder.generate(
+        PROMPTS, GenerationConfig(max_new_tokens=12, temperature=1.0, top_p=1e-6, seed=3)
+    )
+    assert (
+        [c[0].token_ids for c in greedy]
+        == [c[0].token_ids for c in k1]
+        == [c[0].token_ids for c in p0]
+    )
 
 
 def test_warp_logits_top_k_top_p():
     logits = torch.tensor([[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 10.0]])
-    out = warp_logits(logits, torch.tensor([1.0, 2.0]), torch.tensor([2, 0]), torch.tensor([1.0, 0.5]))
+    out = warp_logits(
+        logits, torch.tensor([1.0, 2.0]), torch.tensor([2, 0]), torch.tensor([1.0, 0.5])
+    )
     inf = float("-inf")
     assert out[0].tolist() == [inf, inf, 3.0, 4.0]
-    assert out[1].tolist() == [inf, inf, inf, 5.0]  # temperature 2, then nucleus 0.5 keeps only the top token
+    assert out[1].tolist() == [
+        inf,
+        inf,
+        inf,
+        5.0,
+    ]  # temperature 2, then nucleus 0.5 keeps only the top token
     # top_p keeps the smallest set whose mass reaches p: probabilities .5 .3 .2 with p=.7 keep two
     probs = torch.tensor([[0.5, 0.3, 0.2]])
     out = warp_logits(probs.log(), torch.tensor([1.0]), torch.tensor([0]), torch.tensor([0.7]))
@@ -148,12 +179,18 @@ def test_stop_strings_cut_before_the_earliest(decoder):
 def test_stop_token_ids_and_length(decoder):
     [[full]] = decoder.generate(["for i in"], GenerationConfig(max_new_tokens=30))
     second = full.token_ids[1]
-    [[c]] = decoder.generate(["for i in"], GenerationConfig(max_new_tokens=30, stop_token_ids=[second]))
+    [[c]] = decoder.generate(
+        ["for i in"], GenerationConfig(max_new_tokens=30, stop_token_ids=[second])
+    )
     assert c.token_ids == full.token_ids[:1] and (c.finish_reason, c.stop_kind) == ("stop", "token")
     [[c]] = decoder.generate(["for i in"], GenerationConfig(max_new_tokens=3))
     assert c.token_ids == full.token_ids[:3] and c.finish_reason == "length"
-    [[c]] = decoder.generate(["for i in"], GenerationConfig(max_new_tokens=len(full.token_ids) + 5, ignore_eos=True))
-    assert len(c.token_ids) == len(full.token_ids) + 5 and c.token_ids[len(full.token_ids)] == EOS_ID
+    [[c]] = decoder.generate(
+        ["for i in"], GenerationConfig(max_new_tokens=len(full.token_ids) + 5, ignore_eos=True)
+    )
+    assert (
+        len(c.token_ids) == len(full.token_ids) + 5 and c.token_ids[len(full.token_ids)] == EOS_ID
+    )
 
 
 def test_context_length_is_enforced(decoder):
@@ -164,7 +201,9 @@ def test_context_length_is_enforced(decoder):
     too_many = 256 - len(ids) + 1
     with pytest.raises(InputError, match=f"has {len(ids)} tokens and max_new_tokens is {too_many}"):
         decoder.generate(["for i in"], GenerationConfig(max_new_tokens=too_many))
-    [[c]] = decoder.generate(["for i in"], GenerationConfig(max_new_tokens=too_many - 1, ignore_eos=True))
+    [[c]] = decoder.generate(
+        ["for i in"], GenerationConfig(max_new_tokens=too_many - 1, ignore_eos=True)
+    )
     assert len(c.token_ids) == too_many - 1 and c.finish_reason == "length"
 
 
@@ -188,7 +227,10 @@ def test_fim_prompt_layouts(tokenizer):
     assert psm.input_ids == [fp, *P, fs, *S, fm]
     spm = build_infill(tokenizer, "def f(x):\n    ", "\nprint(f(2))\n", "spm")
     assert spm.input_ids == [fp, fs, *S, fm, *P]
-    assert SPECIAL_IDS["<fim_pad>"] in psm.stop_token_ids and SPECIAL_IDS["<file_sep>"] in psm.stop_token_ids
+    assert (
+        SPECIAL_IDS["<fim_pad>"] in psm.stop_token_ids
+        and SPECIAL_IDS["<file_sep>"] in psm.stop_token_ids
+    )
     t5 = build_infill(tokenizer, "def f(x):\n    ", "\nprint(f(2))\n", "auto", kind="encdec")
     assert t5.input_ids == [*P, sentinel_id(0), *S, EOS_ID]
     assert t5.decoder_prefix == [sentinel_id(0)] and t5.stop_token_ids == [sentinel_id(1)]
@@ -204,8 +246,16 @@ def test_encdec_sentinel_infill_forces_the_sentinel(encdec):
     req = encdec.prompts.infill_request("def f(x):\n    ", "\n", GenerationConfig(max_new_tokens=8))
     x = torch.tensor([req.prompt_ids])
     dec = torch.tensor([[encdec.tokenizer.pad_token_id, sentinel_id(0)]])
-    ref = encdec.model.generate(input_ids=x, decoder_input_ids=dec, max_new_tokens=8, do_sample=False, eos_token_id=[EOS_ID, sentinel_id(1)])
-    mine = c.token_ids + ([ref[0, 2 + len(c.token_ids)].item()] if c.finish_reason == "stop" else [])
+    ref = encdec.model.generate(
+        input_ids=x,
+        decoder_input_ids=dec,
+        max_new_tokens=8,
+        do_sample=False,
+        eos_token_id=[EOS_ID, sentinel_id(1)],
+    )
+    mine = c.token_ids + (
+        [ref[0, 2 + len(c.token_ids)].item()] if c.finish_reason == "stop" else []
+    )
     assert ref[0, 2 : 2 + len(mine)].tolist() == mine
 
 
@@ -220,7 +270,9 @@ def test_text_tracker_holds_back_stop_prefixes(tokenizer):
             break
     released.append(tracker.finish())
     assert "".join(released) == tracker.text == "x = 1"
-    assert all("\n" not in piece for piece in released)  # "\n" was held until "def" showed it is a stop
+    assert all(
+        "\n" not in piece for piece in released
+    )  # "\n" was held until "def" showed it is a stop
     assert held_back("x = 1\nde", ["\ndef"]) == 3 and held_back("abc", ["zz"]) == 0
 
 
@@ -251,7 +303,10 @@ def test_int8_and_bf16_options(decoder_dir, decoder):
     ref = [c[0].text for c in decoder.generate(prompts, GenerationConfig(max_new_tokens=20))]
     q = load_generator(decoder_dir, quantize="int8")
     assert q.info()["quantize"] == "int8" and q.info()["dtype"] == "float32"
-    assert type(q.model.lm_head).__name__ == "Linear" and "quantized" in type(q.model.lm_head).__module__
+    assert (
+        type(q.model.lm_head).__name__ == "Linear"
+        and "quantized" in type(q.model.lm_head).__module__
+    )
     assert [c[0].text for c in q.generate(prompts, GenerationConfig(max_new_tokens=20))] == ref
     b = load_generator(decoder_dir, dtype="bfloat16")
     assert b.info()["dtype"] == "bfloat16" and b.model.dtype == torch.bfloat16
@@ -277,15 +332,10 @@ def test_generate_takes_a_list(decoder):
         decoder.generate("for i in")  # type: ignore[arg-type]
 
 
-def test_diffusion_encoder_uses_the_objective_sampler(tmp_path, tokenizer):
-    from codelm.models import ModelConfig, build_model
+def test_diffusion_encoder_uses_the_objective_sampler(encoder_dir, tokenizer):
     from codelm.objectives.diffusion import diffusion_generate
-    from codelm.tokenizer import save_tokenizer
 
-    model = build_model(ModelConfig(preset="encoder-tiny", hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64), len(tokenizer), seed=2)
-    model.save_pretrained(tmp_path)
-    save_tokenizer(tokenizer, tmp_path)
-    gen = load_generator(tmp_path)
+    gen = load_generator(encoder_dir)
     assert gen.info()["kind"] == "encoder"
     cfg = GenerationConfig(max_new_tokens=6, diffusion_steps=3)
     [[c]] = gen.generate(["for i in"], cfg)

@@ -37,7 +37,10 @@ def beam_search(engine: Engine, requests: list[Request]) -> list[list[Completion
     stop_ids = set(cfg.stop_token_ids) | (set() if cfg.ignore_eos else engine.eos_ids)
     for r in requests:
         stop_ids |= set(r.extra_stop_ids)
-    used = max(len(r.prompt_ids) if runner.kind == "decoder" else 1 + len(r.decoder_prefix) for r in requests)
+    used = max(
+        len(r.prompt_ids) if runner.kind == "decoder" else 1 + len(r.decoder_prefix)
+        for r in requests
+    )
     limit = max(1, min(cfg.max_new_tokens, engine.max_model_len - used))
 
     prompts = [r.prompt_ids or [engine._fallback_bos()] for r in requests]
@@ -48,7 +51,9 @@ def beam_search(engine: Engine, requests: list[Request]) -> list[list[Completion
     V = logits.size(-1)
 
     running_scores = torch.full((B, K), NEG)
-    running_scores[:, 0] = 0.0  # only beam 0 is live at first, so the K beams do not start identical
+    running_scores[:, 0] = (
+        0.0  # only beam 0 is live at first, so the K beams do not start identical
+    )
     running: list[list[list[int]]] = [[[] for _ in range(K)] for _ in range(B)]
     finished: list[list[tuple[float, list[int], str]]] = [[] for _ in range(B)]
     open_ = [True] * B
@@ -59,11 +64,21 @@ def beam_search(engine: Engine, requests: list[Request]) -> list[list[Completion
         logp = torch.log_softmax(logits, dim=-1).view(B, K, V) + running_scores[:, :, None]
         top_scores, top_idx = torch.topk(logp.view(B, K * V), 2 * K, dim=-1)  # (B, 2K)
         src_beam, tokens = top_idx // V, top_idx % V
-        ends_by_token = torch.isin(tokens, stop_ids_t) if stop_ids_t is not None else torch.zeros_like(tokens, dtype=torch.bool)
+        ends_by_token = (
+            torch.isin(tokens, stop_ids_t)
+            if stop_ids_t is not None
+            else torch.zeros_like(tokens, dtype=torch.bool)
+        )
         at_limit = cur + 1 >= limit
         hits = ends_by_token | at_limit
-        reasons = [["stop" if bool(ends_by_token[b, c]) else "length" for c in range(2 * K)] for b in range(B)]
-        cands = [[running[b][int(src_beam[b, c])] + [int(tokens[b, c])] for c in range(2 * K)] for b in range(B)]
+        reasons = [
+            ["stop" if bool(ends_by_token[b, c]) else "length" for c in range(2 * K)]
+            for b in range(B)
+        ]
+        cands = [
+            [running[b][int(src_beam[b, c])] + [int(tokens[b, c])] for c in range(2 * K)]
+            for b in range(B)
+        ]
         if cfg.stop:
             for b in range(B):
                 for c in range(2 * K):
@@ -101,7 +116,10 @@ def beam_search(engine: Engine, requests: list[Request]) -> list[list[Completion
 
     results: list[list[Completion]] = []
     for b, req in enumerate(requests):
-        hyps = finished[b] or [(float(running_scores[b, k]) / float(cur) ** lp_pow, running[b][k], "length") for k in range(K)]
+        hyps = finished[b] or [
+            (float(running_scores[b, k]) / float(cur) ** lp_pow, running[b][k], "length")
+            for k in range(K)
+        ]
         out = []
         for score, hyp_ids, reason in hyps[: cfg.n]:
             ids = hyp_ids

@@ -38,7 +38,9 @@ class DiffusionSampler:
         self.tokenizer = tokenizer
         self.mask_id = tokenizer.mask_token_id
         if self.mask_id is None:
-            raise InputError("this encoder's tokenizer has no mask token; diffusion generation needs <mask>")
+            raise InputError(
+                "this encoder's tokenizer has no mask token; diffusion generation needs <mask>"
+            )
 
     def complete(self, req: Request) -> list[Completion]:
         """`req.config.n` completions of one request."""
@@ -59,7 +61,9 @@ class DiffusionSampler:
                 seed=row_seed(cfg.seed, *req.seed_path, j),
             )
             middle = ids[start : start + length]
-            text = self.tokenizer.decode(middle, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+            text = self.tokenizer.decode(
+                middle, skip_special_tokens=True, clean_up_tokenization_spaces=False
+            )
             pos = find_stop(text, cfg.stop)
             finish, kind = "length", None
             if pos != -1:

@@ -56,7 +56,9 @@ class Completion:
     top_logprobs: list[dict[int, float]] | None = None
     prompt_tokens: int = 0
     score: float | None = None  # beam search: length-normalised sum of logprobs
-    stop_kind: str | None = None  # with finish_reason "stop": "token" (EOS or a stop id) or "string"
+    stop_kind: str | None = (
+        None  # with finish_reason "stop": "token" (EOS or a stop id) or "string"
+    )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -82,8 +84,12 @@ class Request:
     config: GenerationConfig
     decoder_prefix: list[int] = field(default_factory=list)  # encdec: forced first decoder tokens
     extra_stop_ids: list[int] = field(default_factory=list)  # e.g. FIM tokens for infilling
-    suffix_ids: list[int] = field(default_factory=list)  # diffusion encoders: text after the generated span
-    seed_path: tuple[int, ...] = (0,)  # mixes into every row's seed: (prompt index,) in a batch call
+    suffix_ids: list[int] = field(
+        default_factory=list
+    )  # diffusion encoders: text after the generated span
+    seed_path: tuple[int, ...] = (
+        0,
+    )  # mixes into every row's seed: (prompt index,) in a batch call
     stream: bool = False  # track text every step (streaming callers); stop strings imply it
     deadline: float | None = None  # time.monotonic() after which rows end with "length"
     key: Any = None  # the caller's handle, passed back on every row
@@ -174,16 +180,28 @@ class Engine:
 
     def __init__(self, model: Any, tokenizer: Any, kind: str, max_model_len: int) -> None:
         if kind not in ("decoder", "encdec"):
-            raise ValueError(f"the token-by-token engine decodes decoder and encdec models, not {kind}")
+            raise ValueError(
+                f"the token-by-token engine decodes decoder and encdec models, not {kind}"
+            )
         self.tokenizer = tokenizer
         config = model.config
         gen = getattr(model, "generation_config", None)
-        pad = _first_id(getattr(gen, "pad_token_id", None), config.pad_token_id, tokenizer.pad_token_id)
-        eos = _first_id(getattr(gen, "eos_token_id", None), config.eos_token_id, tokenizer.eos_token_id)
-        start = _first_id(getattr(gen, "decoder_start_token_id", None), getattr(config, "decoder_start_token_id", None), pad)
+        pad = _first_id(
+            getattr(gen, "pad_token_id", None), config.pad_token_id, tokenizer.pad_token_id
+        )
+        eos = _first_id(
+            getattr(gen, "eos_token_id", None), config.eos_token_id, tokenizer.eos_token_id
+        )
+        start = _first_id(
+            getattr(gen, "decoder_start_token_id", None),
+            getattr(config, "decoder_start_token_id", None),
+            pad,
+        )
         self.pad_id = pad if pad is not None else (eos if eos is not None else 0)
-        self.eos_ids = _id_set(getattr(gen, "eos_token_id", None)) | _id_set(config.eos_token_id) | _id_set(
-            tokenizer.eos_token_id
+        self.eos_ids = (
+            _id_set(getattr(gen, "eos_token_id", None))
+            | _id_set(config.eos_token_id)
+            | _id_set(tokenizer.eos_token_id)
         )
         self.runner = Runner(model, kind, self.pad_id, start)
         self.special_ids = special_token_ids(tokenizer)
@@ -253,13 +271,17 @@ class Engine:
             return []
         assert self.logits is not None and self.batch is not None
         logits = self.logits
-        tokens = choose_tokens(logits, [r.params for r in self.rows], [r.generator for r in self.rows])
+        tokens = choose_tokens(
+            logits, [r.params for r in self.rows], [r.generator for r in self.rows]
+        )
         want = [i for i, r in enumerate(self.rows) if r.want_logprobs]
         lp: dict[int, tuple[float, list[tuple[int, float]]]] = {}
         if want:
             idx = torch.tensor(want, device=logits.device)
             top = max(self.rows[i].top for i in want)
-            chosen, alts = token_logprobs(logits.index_select(0, idx), tokens.index_select(0, idx), top)
+            chosen, alts = token_logprobs(
+                logits.index_select(0, idx), tokens.index_select(0, idx), top
+            )
             for j, i in enumerate(want):
                 lp[i] = (chosen[j], alts[j][: self.rows[i].top])
         token_list = tokens.tolist()

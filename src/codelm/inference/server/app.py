@@ -108,8 +108,15 @@ class ServerState:
     def ready(self) -> Backend:
         if self.backend is None:
             if self.load_error:
-                raise ApiError(503, f"model failed to load: {self.load_error}", code="model_load_failed")
-            raise ApiError(503, "model is loading; retry shortly", code="model_loading", headers={"Retry-After": "2"})
+                raise ApiError(
+                    503, f"model failed to load: {self.load_error}", code="model_load_failed"
+                )
+            raise ApiError(
+                503,
+                "model is loading; retry shortly",
+                code="model_loading",
+                headers={"Retry-After": "2"},
+            )
         return self.backend
 
 
@@ -120,12 +127,18 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     """The body as a JSON object: 413 past `limit` bytes, 400 when not JSON or not an object."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"request body of {declared} bytes exceeds the limit of {limit} bytes", code="body_too_large")
+        raise ApiError(
+            413,
+            f"request body of {declared} bytes exceeds the limit of {limit} bytes",
+            code="body_too_large",
+        )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ApiError(413, f"request body exceeds the limit of {limit} bytes", code="body_too_large")
+            raise ApiError(
+                413, f"request body exceeds the limit of {limit} bytes", code="body_too_large"
+            )
         chunks.append(chunk)
     raw = b"".join(chunks)
     try:
@@ -133,7 +146,11 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(data, dict):
-        raise ApiError(400, f"request body must be a JSON object, not {type(data).__name__}", code="invalid_json")
+        raise ApiError(
+            400,
+            f"request body must be a JSON object, not {type(data).__name__}",
+            code="invalid_json",
+        )
     return data
 
 
@@ -166,7 +183,9 @@ def request_seed(seed: int | None) -> int:
     return secrets.randbits(63) if seed is None or seed < 0 else seed
 
 
-def default_max_tokens(state: ServerState, backend: Backend, ids: list[int], asked: int | None) -> int:
+def default_max_tokens(
+    state: ServerState, backend: Backend, ids: list[int], asked: int | None
+) -> int:
     if asked is not None and asked > 0:
         return asked
     return max(1, min(state.cfg.max_tokens_default, backend.prompts.room(ids)))
@@ -188,7 +207,9 @@ def submit(state: ServerState, backend: Backend, requests: list[GenRequest]) -> 
         backend.submit(job)
     except QueueFull as exc:
         raise ApiError(
-            503, "server is busy: the request queue is full; retry later", code="queue_full",
+            503,
+            "server is busy: the request queue is full; retry later",
+            code="queue_full",
             headers={"Retry-After": str(exc.retry_after)},
         ) from None
     return job
@@ -201,7 +222,7 @@ async def events(job: Job, request: Request | None) -> AsyncIterator[Event]:
     while waiting. Streaming answers get cancelled by Starlette when the
     client disconnects, which lands in the `finally` below.
     """
-    remaining = {i for i, r in enumerate(job.requests) for i in range(i * r.config.n, (i + 1) * r.config.n)}
+    remaining = set(range(job.rows))  # choice indices still to finish
     hard_deadline = job.deadline + 30.0
     try:
         while remaining:
@@ -229,7 +250,11 @@ async def collect(job: Job, request: Request) -> dict[int, Completion]:
     done: dict[int, Completion] = {}
     async for event in events(job, request):
         if event.kind == "error":
-            raise ApiError(event.status, event.message, code="generation_failed" if event.status == 500 else None)
+            raise ApiError(
+                event.status,
+                event.message,
+                code="generation_failed" if event.status == 500 else None,
+            )
         if event.kind == "done" and event.completion is not None:
             done[event.index] = event.completion
     if len(done) < job.rows:
@@ -270,7 +295,15 @@ async def stream_choices(
             pending[event.index] = [*(held or []), event]
         elif event.kind == "done":
             held = pending.pop(event.index, [])
-            yield sse(chunk(event.index, "".join(e.text for e in held), event.completion.finish_reason, held, event.completion))  # type: ignore[union-attr]
+            yield sse(
+                chunk(
+                    event.index,
+                    "".join(e.text for e in held),
+                    event.completion.finish_reason,
+                    held,
+                    event.completion,
+                )
+            )  # type: ignore[union-attr]
     extra = last() if last is not None else None
     if extra is not None:
         yield sse(extra)
@@ -286,7 +319,11 @@ def streaming(body: AsyncIterator[str]) -> StreamingResponse:
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
 
 
 class TokenText:
@@ -319,7 +356,12 @@ def openai_logprobs(
     top = None
     if tops is not None:
         top = [None if d is None else {tt(k): v for k, v in d.items()} for d in tops]
-    return {"tokens": tokens, "token_logprobs": list(lps), "top_logprobs": top, "text_offset": offsets}
+    return {
+        "tokens": tokens,
+        "token_logprobs": list(lps),
+        "top_logprobs": top,
+        "text_offset": offsets,
+    }
 
 
 # ----- the app ----------------------------------------------------------------
@@ -332,14 +374,18 @@ def create_app(cfg: ServeConfig, *, loader: Callable[[], Backend] | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        thread = threading.Thread(target=state.load, args=(load,), name="codelm-loader", daemon=True)
+        thread = threading.Thread(
+            target=state.load, args=(load,), name="codelm-loader", daemon=True
+        )
         thread.start()
         yield
         state.closed = True
         if state.backend is not None:
             state.backend.stop()
 
-    app = FastAPI(title="codelm", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="codelm", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.state.codelm = state
 
     @app.exception_handler(ApiError)
@@ -348,7 +394,11 @@ def create_app(cfg: ServeConfig, *, loader: Callable[[], Backend] | None = None)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        message = f"no route {request.method} {request.url.path}" if exc.status_code == 404 else str(exc.detail)
+        message = (
+            f"no route {request.method} {request.url.path}"
+            if exc.status_code == 404
+            else str(exc.detail)
+        )
         return JSONResponse(error_body(exc.status_code, message), status_code=exc.status_code)
 
     @app.exception_handler(Exception)
@@ -358,7 +408,12 @@ def create_app(cfg: ServeConfig, *, loader: Callable[[], Backend] | None = None)
 
     def check_model(model: str | None) -> None:
         if model is not None and model != state.name:
-            raise ApiError(404, f"model '{model}' does not exist; this server serves '{state.name}'", param="model", code="model_not_found")
+            raise ApiError(
+                404,
+                f"model '{model}' does not exist; this server serves '{state.name}'",
+                param="model",
+                code="model_not_found",
+            )
 
     # ----- status -----
 
@@ -367,8 +422,14 @@ def create_app(cfg: ServeConfig, *, loader: Callable[[], Backend] | None = None)
         if state.backend is not None:
             return JSONResponse({"status": "ok"})
         if state.load_error:
-            return JSONResponse({"status": "error", **error_body(503, state.load_error)}, status_code=503)
-        return JSONResponse({"status": "loading", **error_body(503, "model is loading")}, status_code=503, headers={"Retry-After": "2"})
+            return JSONResponse(
+                {"status": "error", **error_body(503, state.load_error)}, status_code=503
+            )
+        return JSONResponse(
+            {"status": "loading", **error_body(503, "model is loading")},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
 
     @app.get("/v1/models")
     async def models() -> Response:
@@ -393,11 +454,18 @@ def create_app(cfg: ServeConfig, *, loader: Callable[[], Backend] | None = None)
     @app.post("/v1/completions")
     async def completions(request: Request) -> Response:
         backend = state.ready()
-        req: CompletionRequest = parse(CompletionRequest, await read_json(request, cfg.max_body_bytes))
+        req: CompletionRequest = parse(
+            CompletionRequest, await read_json(request, cfg.max_body_bytes)
+        )
         check_model(req.model)
         prompts = _prompt_list(req.prompt)
         if req.max_tokens == 0 and not req.echo:
-            raise ApiError(422, "'max_tokens' = 0 only makes sense with echo (scoring a prompt)", param="max_tokens", code="invalid_value")
+            raise ApiError(
+                422,
+                "'max_tokens' = 0 only makes sense with echo (scoring a prompt)",
+                param="max_tokens",
+                code="invalid_value",
+            )
         seed = request_seed(req.seed)
         stops = stop_list(req.stop)
         gen_requests: list[GenRequest] = []
@@ -407,15 +475,25 @@ def create_app(cfg: ServeConfig, *, loader: Callable[[], Backend] | None = None)
             texts.append(text)
             max_tokens = req.max_tokens if req.max_tokens is not None else 16
             cfg_i = gen_config(
-                max_new_tokens=max(1, max_tokens), n=req.n, stop=stops, logprobs=req.logprobs, seed=seed,
+                max_new_tokens=max(1, max_tokens),
+                n=req.n,
+                stop=stops,
+                logprobs=req.logprobs,
+                seed=seed,
                 ignore_eos=req.ignore_eos,
                 **sampling(req.temperature, req.top_p, req.top_k),
             )
-            if req.suffix is not None and isinstance(p, str) and (req.suffix or backend.prompts.fim is not None):
+            if (
+                req.suffix is not None
+                and isinstance(p, str)
+                and (req.suffix or backend.prompts.fim is not None)
+            ):
                 try:
                     g = backend.prompts.infill_request(p, req.suffix, cfg_i)
                 except InputError as exc:
-                    raise ApiError(400, str(exc), param="suffix", code="infill_unsupported") from None
+                    raise ApiError(
+                        400, str(exc), param="suffix", code="infill_unsupported"
+                    ) from None
             else:
                 ids = backend.prompts.encode(p) if isinstance(p, str) else checked_ids(backend, p)
                 g = GenRequest(ids, cfg_i)
@@ -427,50 +505,108 @@ def create_app(cfg: ServeConfig, *, loader: Callable[[], Backend] | None = None)
         if req.echo and req.logprobs is not None:
             for i, g in enumerate(gen_requests):
                 lps = await asyncio.to_thread(backend.prompt_logprobs, g.prompt_ids)
-                echo_lp[i] = openai_logprobs(tt, g.prompt_ids, lps, [None] * len(lps) if req.logprobs else None, 0)  # type: ignore[list-item]
+                echo_lp[i] = openai_logprobs(
+                    tt, g.prompt_ids, lps, [None] * len(lps) if req.logprobs else None, 0
+                )  # type: ignore[list-item]
         cid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
         n = req.n
         prompt_tokens = sum(len(g.prompt_ids) for g in gen_requests)
 
-        def choice_lp(index: int, ids: list[int], lps: list[float], tops: list[dict[int, float]] | None, offset: int, with_echo: bool) -> dict[str, Any] | None:
+        def choice_lp(
+            index: int,
+            ids: list[int],
+            lps: list[float],
+            tops: list[dict[int, float]] | None,
+            offset: int,
+            with_echo: bool,
+        ) -> dict[str, Any] | None:
             if req.logprobs is None:
                 return None
             lp = openai_logprobs(tt, ids, lps, tops if req.logprobs else None, offset)
             e = echo_lp[index // n] if with_echo else None
             if e is not None:
-                return {k: e[k] + lp[k] if e[k] is not None and lp[k] is not None else (e[k] or lp[k]) for k in lp}
+                return {
+                    k: e[k] + lp[k] if e[k] is not None and lp[k] is not None else (e[k] or lp[k])
+                    for k in lp
+                }
             return lp
 
         if req.max_tokens == 0:  # echo only: score the prompt, generate nothing
             choices = []
             for i in range(len(prompts) * n):
-                choices.append({"index": i, "text": texts[i // n], "finish_reason": "length", "logprobs": echo_lp[i // n]})
-            return JSONResponse({"id": cid, "object": "text_completion", "created": created, "model": state.name, "choices": choices, "usage": usage(prompt_tokens, 0)})
+                choices.append(
+                    {
+                        "index": i,
+                        "text": texts[i // n],
+                        "finish_reason": "length",
+                        "logprobs": echo_lp[i // n],
+                    }
+                )
+            return JSONResponse(
+                {
+                    "id": cid,
+                    "object": "text_completion",
+                    "created": created,
+                    "model": state.name,
+                    "choices": choices,
+                    "usage": usage(prompt_tokens, 0),
+                }
+            )
 
         job = submit(state, backend, gen_requests)
         if req.stream:
             generated = [0]
 
-            def chunk(index: int, text: str, finish: str | None, evs: list[Event], comp: Completion | None) -> dict[str, Any]:
+            def chunk(
+                index: int, text: str, finish: str | None, evs: list[Event], comp: Completion | None
+            ) -> dict[str, Any]:
                 ids = [t for e in evs for t in e.token_ids]
                 generated[0] += len(ids)
                 lp = None
                 if req.logprobs is not None:
                     tops = [d for e in evs for d in e.top_logprobs] if req.logprobs else None
                     lp = openai_logprobs(tt, ids, [x for e in evs for x in e.logprobs], tops, 0)
-                return {"id": cid, "object": "text_completion", "created": created, "model": state.name,
-                        "choices": [{"index": index, "text": text, "finish_reason": finish, "logprobs": lp}]}
+                return {
+                    "id": cid,
+                    "object": "text_completion",
+                    "created": created,
+                    "model": state.name,
+                    "choices": [
+                        {"index": index, "text": text, "finish_reason": finish, "logprobs": lp}
+                    ],
+                }
 
             first = []
             if req.echo:
                 for i in range(len(prompts) * n):
-                    first.append({"id": cid, "object": "text_completion", "created": created, "model": state.name,
-                                  "choices": [{"index": i, "text": texts[i // n], "finish_reason": None, "logprobs": echo_lp[i // n]}]})
+                    first.append(
+                        {
+                            "id": cid,
+                            "object": "text_completion",
+                            "created": created,
+                            "model": state.name,
+                            "choices": [
+                                {
+                                    "index": i,
+                                    "text": texts[i // n],
+                                    "finish_reason": None,
+                                    "logprobs": echo_lp[i // n],
+                                }
+                            ],
+                        }
+                    )
 
             def last() -> dict[str, Any] | None:
                 if req.stream_options is None or not req.stream_options.include_usage:
                     return None
-                return {"id": cid, "object": "text_completion", "created": created, "model": state.name, "choices": [], "usage": usage(prompt_tokens, generated[0])}
+                return {
+                    "id": cid,
+                    "object": "text_completion",
+                    "created": created,
+                    "model": state.name,
+                    "choices": [],
+                    "usage": usage(prompt_tokens, generated[0]),
+                }
 
             return streaming(stream_choices(job, chunk, first=first, last=last))
         done = await collect(job, request)
@@ -478,44 +614,108 @@ def create_app(cfg: ServeConfig, *, loader: Callable[[], Backend] | None = None)
         for index in sorted(done):
             c = done[index]
             prefix = texts[index // n] if req.echo else ""
-            choices.append({
-                "index": index,
-                "text": prefix + c.text,
-                "finish_reason": c.finish_reason,
-                "logprobs": choice_lp(index, c.token_ids, c.logprobs or [], c.top_logprobs, len(prefix), req.echo),
-            })
+            choices.append(
+                {
+                    "index": index,
+                    "text": prefix + c.text,
+                    "finish_reason": c.finish_reason,
+                    "logprobs": choice_lp(
+                        index, c.token_ids, c.logprobs or [], c.top_logprobs, len(prefix), req.echo
+                    ),
+                }
+            )
         completion_tokens = sum(len(c.token_ids) for c in done.values())
-        return JSONResponse({"id": cid, "object": "text_completion", "created": created, "model": state.name, "choices": choices, "usage": usage(prompt_tokens, completion_tokens)})
+        return JSONResponse(
+            {
+                "id": cid,
+                "object": "text_completion",
+                "created": created,
+                "model": state.name,
+                "choices": choices,
+                "usage": usage(prompt_tokens, completion_tokens),
+            }
+        )
 
     # ----- chat-shaped answers (OpenAI chat, Mistral FIM) -----
 
-    def chat_answer(request: Request, job: Job, stream: bool, prompt_tokens: int, prefix: str, include_usage: bool) -> Any:
+    def chat_answer(
+        request: Request,
+        job: Job,
+        stream: bool,
+        prompt_tokens: int,
+        prefix: str,
+        include_usage: bool,
+    ) -> Any:
         cid, created = f"{prefix}-{uuid.uuid4().hex}", int(time.time())
         base = {"id": cid, "created": created, "model": state.name}
         if stream:
             generated = [0]
 
-            def chunk(index: int, text: str, finish: str | None, evs: list[Event], comp: Completion | None) -> dict[str, Any]:
+            def chunk(
+                index: int, text: str, finish: str | None, evs: list[Event], comp: Completion | None
+            ) -> dict[str, Any]:
                 generated[0] += sum(len(e.token_ids) for e in evs)
-                return {**base, "object": "chat.completion.chunk",
-                        "choices": [{"index": index, "delta": {"content": text}, "finish_reason": finish, "logprobs": None}]}
+                return {
+                    **base,
+                    "object": "chat.completion.chunk",
+                    "choices": [
+                        {
+                            "index": index,
+                            "delta": {"content": text},
+                            "finish_reason": finish,
+                            "logprobs": None,
+                        }
+                    ],
+                }
 
-            first = [{**base, "object": "chat.completion.chunk",
-                      "choices": [{"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None, "logprobs": None}]}
-                     for i in range(job.rows)]
+            first = [
+                {
+                    **base,
+                    "object": "chat.completion.chunk",
+                    "choices": [
+                        {
+                            "index": i,
+                            "delta": {"role": "assistant", "content": ""},
+                            "finish_reason": None,
+                            "logprobs": None,
+                        }
+                    ],
+                }
+                for i in range(job.rows)
+            ]
 
             def last() -> dict[str, Any] | None:
                 if not include_usage:
                     return None
-                return {**base, "object": "chat.completion.chunk", "choices": [], "usage": usage(prompt_tokens, generated[0])}
+                return {
+                    **base,
+                    "object": "chat.completion.chunk",
+                    "choices": [],
+                    "usage": usage(prompt_tokens, generated[0]),
+                }
 
             return streaming(stream_choices(job, chunk, first=first, last=last))
 
         async def answer() -> JSONResponse:
             done = await collect(job, request)
-            choices = [{"index": i, "message": {"role": "assistant", "content": done[i].text}, "finish_reason": done[i].finish_reason, "logprobs": None} for i in sorted(done)]
+            choices = [
+                {
+                    "index": i,
+                    "message": {"role": "assistant", "content": done[i].text},
+                    "finish_reason": done[i].finish_reason,
+                    "logprobs": None,
+                }
+                for i in sorted(done)
+            ]
             completion_tokens = sum(len(c.token_ids) for c in done.values())
-            return JSONResponse({**base, "object": "chat.completion", "choices": choices, "usage": usage(prompt_tokens, completion_tokens)})
+            return JSONResponse(
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "choices": choices,
+                    "usage": usage(prompt_tokens, completion_tokens),
+                }
+            )
 
         return answer()
 
@@ -528,12 +728,27 @@ def create_app(cfg: ServeConfig, *, loader: Callable[[], Backend] | None = None)
         try:
             text, extra_stops = backend.prompts.chat_prompt(messages)
         except Exception as exc:  # a template that fails on these messages (jinja errors)
-            raise ApiError(400, f"chat template failed on these messages: {str(exc).splitlines()[0]}", param="messages") from None
+            raise ApiError(
+                400,
+                f"chat template failed on these messages: {str(exc).splitlines()[0]}",
+                param="messages",
+            ) from None
         ids = backend.prompts.encode_plain(text)
-        max_tokens = default_max_tokens(state, backend, ids, req.max_completion_tokens or req.max_tokens)
+        max_tokens = default_max_tokens(
+            state, backend, ids, req.max_completion_tokens or req.max_tokens
+        )
         check_context(backend, ids, max_tokens)
-        g = GenRequest(ids, gen_config(max_new_tokens=max_tokens, n=req.n, stop=[*stop_list(req.stop), *extra_stops],
-                                       seed=request_seed(req.seed), **sampling(req.temperature, req.top_p, req.top_k)), stream=req.stream)
+        g = GenRequest(
+            ids,
+            gen_config(
+                max_new_tokens=max_tokens,
+                n=req.n,
+                stop=[*stop_list(req.stop), *extra_stops],
+                seed=request_seed(req.seed),
+                **sampling(req.temperature, req.top_p, req.top_k),
+            ),
+            stream=req.stream,
+        )
         job = submit(state, backend, [g])
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
         result = chat_answer(request, job, req.stream, len(ids), "chatcmpl", include_usage)
@@ -544,8 +759,12 @@ def create_app(cfg: ServeConfig, *, loader: Callable[[], Backend] | None = None)
         backend = state.ready()
         req: FimRequest = parse(FimRequest, await read_json(request, cfg.max_body_bytes))
         check_model(req.model)
-        cfg_ = gen_config(max_new_tokens=1, stop=stop_list(req.stop), seed=request_seed(req.random_seed),
-                          **sampling(req.temperature, req.top_p, None))
+        cfg_ = gen_config(
+            max_new_tokens=1,
+            stop=stop_list(req.stop),
+            seed=request_seed(req.random_seed),
+            **sampling(req.temperature, req.top_p, None),
+        )
         try:
             g = backend.prompts.infill_request(req.prompt, req.suffix or "", cfg_)
         except InputError as exc:
@@ -561,34 +780,70 @@ def create_app(cfg: ServeConfig, *, loader: Callable[[], Backend] | None = None)
     # ----- llama.cpp -----
 
     def llama_config(req: LlamaCommon, backend: Backend, ids: list[int]) -> GenerationConfig:
-        max_tokens = default_max_tokens(state, backend, ids, req.n_predict if req.n_predict > 0 else None)
+        max_tokens = default_max_tokens(
+            state, backend, ids, req.n_predict if req.n_predict > 0 else None
+        )
         check_context(backend, ids, max_tokens)
-        return gen_config(max_new_tokens=max_tokens, stop=stop_list(req.stop), seed=request_seed(req.seed),
-                          logprobs=req.n_probs or None, ignore_eos=req.ignore_eos,
-                          **sampling(req.temperature, req.top_p, req.top_k))
+        return gen_config(
+            max_new_tokens=max_tokens,
+            stop=stop_list(req.stop),
+            seed=request_seed(req.seed),
+            logprobs=req.n_probs or None,
+            ignore_eos=req.ignore_eos,
+            **sampling(req.temperature, req.top_p, req.top_k),
+        )
 
     def llama_answer(request: Request, job: Job, stream: bool, prompt_tokens: int) -> Any:
         tt = TokenText(backend_of().prompts.tokenizer)
 
         def final_fields(c: Completion) -> dict[str, Any]:
-            stop_type = "limit" if c.finish_reason == "length" else ("word" if c.stop_kind == "string" else "eos")
+            stop_type = (
+                "limit"
+                if c.finish_reason == "length"
+                else ("word" if c.stop_kind == "string" else "eos")
+            )
             return {
-                "stop": True, "model": state.name, "tokens_predicted": len(c.token_ids), "tokens_evaluated": prompt_tokens,
-                "stop_type": stop_type, "stopped_eos": stop_type == "eos", "stopped_word": stop_type == "word",
-                "stopped_limit": stop_type == "limit", "truncated": False, "index": 0,
+                "stop": True,
+                "model": state.name,
+                "tokens_predicted": len(c.token_ids),
+                "tokens_evaluated": prompt_tokens,
+                "stop_type": stop_type,
+                "stopped_eos": stop_type == "eos",
+                "stopped_word": stop_type == "word",
+                "stopped_limit": stop_type == "limit",
+                "truncated": False,
+                "index": 0,
             }
 
-        def probs(ids: list[int], lps: list[float], tops: list[dict[int, float]]) -> list[dict[str, Any]]:
-            return [{"id": i, "token": tt(i), "logprob": lp, "top_logprobs": [{"id": k, "token": tt(k), "logprob": v} for k, v in top.items()]}
-                    for i, lp, top in zip(ids, lps, tops or [{} for _ in ids], strict=False)]
+        def probs(
+            ids: list[int], lps: list[float], tops: list[dict[int, float]]
+        ) -> list[dict[str, Any]]:
+            return [
+                {
+                    "id": i,
+                    "token": tt(i),
+                    "logprob": lp,
+                    "top_logprobs": [
+                        {"id": k, "token": tt(k), "logprob": v} for k, v in top.items()
+                    ],
+                }
+                for i, lp, top in zip(ids, lps, tops or [{} for _ in ids], strict=False)
+            ]
 
         if stream:
-            def chunk(index: int, text: str, finish: str | None, evs: list[Event], comp: Completion | None) -> dict[str, Any]:
+
+            def chunk(
+                index: int, text: str, finish: str | None, evs: list[Event], comp: Completion | None
+            ) -> dict[str, Any]:
                 out: dict[str, Any] = {"content": text, "stop": False, "index": 0}
                 if comp is not None:
                     out.update(final_fields(comp))
                 if evs and evs[0].logprobs:
-                    out["completion_probabilities"] = probs([t for e in evs for t in e.token_ids], [x for e in evs for x in e.logprobs], [d for e in evs for d in e.top_logprobs])
+                    out["completion_probabilities"] = probs(
+                        [t for e in evs for t in e.token_ids],
+                        [x for e in evs for x in e.logprobs],
+                        [d for e in evs for d in e.top_logprobs],
+                    )
                 return out
 
             return streaming(stream_choices(job, chunk, done_marker=False))
@@ -597,7 +852,9 @@ def create_app(cfg: ServeConfig, *, loader: Callable[[], Backend] | None = None)
             c = (await collect(job, request))[0]
             out = {"content": c.text, **final_fields(c)}
             if c.logprobs is not None:
-                out["completion_probabilities"] = probs(c.token_ids, c.logprobs, c.top_logprobs or [])
+                out["completion_probabilities"] = probs(
+                    c.token_ids, c.logprobs, c.top_logprobs or []
+                )
             return JSONResponse(out)
 
         return answer()
@@ -612,7 +869,9 @@ def create_app(cfg: ServeConfig, *, loader: Callable[[], Backend] | None = None)
         extra = [(f.filename, f.text) for f in req.input_extra]
         probe = gen_config(max_new_tokens=1)
         try:
-            g = backend.prompts.infill_request(req.input_prefix + req.prompt, req.input_suffix, probe, extra=extra)
+            g = backend.prompts.infill_request(
+                req.input_prefix + req.prompt, req.input_suffix, probe, extra=extra
+            )
         except InputError as exc:
             raise ApiError(400, str(exc), param="input_suffix", code="infill_unsupported") from None
         g.config = llama_config(req, backend, g.prompt_ids)
@@ -624,8 +883,14 @@ def create_app(cfg: ServeConfig, *, loader: Callable[[], Backend] | None = None)
     @app.post("/completion")
     async def llama_completion(request: Request) -> Response:
         backend = state.ready()
-        req: LlamaCompletionRequest = parse(LlamaCompletionRequest, await read_json(request, cfg.max_body_bytes))
-        ids = backend.prompts.encode(req.prompt) if isinstance(req.prompt, str) else checked_ids(backend, req.prompt)
+        req: LlamaCompletionRequest = parse(
+            LlamaCompletionRequest, await read_json(request, cfg.max_body_bytes)
+        )
+        ids = (
+            backend.prompts.encode(req.prompt)
+            if isinstance(req.prompt, str)
+            else checked_ids(backend, req.prompt)
+        )
         g = GenRequest(ids, llama_config(req, backend, ids), stream=req.stream)
         job = submit(state, backend, [g])
         result = llama_answer(request, job, req.stream, len(ids))
@@ -647,7 +912,9 @@ def _prompt_list(prompt: Any) -> list[str | list[int]]:
     if isinstance(prompt, str):
         return [prompt]
     if not prompt:
-        raise ApiError(422, "'prompt' must not be an empty list", param="prompt", code="invalid_value")
+        raise ApiError(
+            422, "'prompt' must not be an empty list", param="prompt", code="invalid_value"
+        )
     if all(isinstance(p, int) for p in prompt):
         return [list(prompt)]
     return list(prompt)
@@ -658,4 +925,6 @@ def serve(cfg: ServeConfig, *, log_level: str = "info") -> None:
     import uvicorn
 
     app = create_app(cfg)
-    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=log_level, access_log=log_level == "debug")
+    uvicorn.run(
+        app, host=cfg.host, port=cfg.port, log_level=log_level, access_log=log_level == "debug"
+    )

@@ -41,7 +41,9 @@ class TorchBackend:
 
     def __init__(self, generator: Any, cfg: ServeConfig) -> None:
         self.generator = generator
-        self.max_model_len = min(cfg.max_model_len or generator.max_model_len, generator.max_model_len)
+        self.max_model_len = min(
+            cfg.max_model_len or generator.max_model_len, generator.max_model_len
+        )
         self.prompts = PromptBuilder(generator.tokenizer, generator.kind, self.max_model_len)
         self.scheduler: Scheduler | SequentialScheduler
         if generator.kind == "encoder":
@@ -66,7 +68,11 @@ class TorchBackend:
         return self.scheduler.engine.runner.prompt_logprobs(ids)
 
     def info(self) -> dict[str, Any]:
-        return {**self.generator.info(), "engine": self.engine_name, "max_model_len": self.max_model_len}
+        return {
+            **self.generator.info(),
+            "engine": self.engine_name,
+            "max_model_len": self.max_model_len,
+        }
 
     def stats(self) -> dict[str, Any]:
         s = self.scheduler

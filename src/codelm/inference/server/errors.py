@@ -46,11 +46,15 @@ class ApiError(Exception):
         return error_body(self.status, self.message, self.param, self.code)
 
 
-def error_body(status: int, message: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+def error_body(
+    status: int, message: str, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
     return {
         "error": {
             "message": message,
-            "type": TYPES.get(status, "invalid_request_error" if status < 500 else "internal_server_error"),
+            "type": TYPES.get(
+                status, "invalid_request_error" if status < 500 else "internal_server_error"
+            ),
             "param": param,
             "code": code,
         }
@@ -65,9 +69,15 @@ def from_validation(exc: ValidationError) -> ApiError:
         message = f"'{loc}' is required"
     else:
         got = first.get("input")
-        shown = repr(got) if isinstance(got, str | int | float | bool) or got is None else type(got).__name__
+        shown = (
+            repr(got)
+            if isinstance(got, str | int | float | bool) or got is None
+            else type(got).__name__
+        )
         message = f"'{loc}' = {shown} is invalid: {first['msg']}"
     more = len(exc.errors()) - 1
     if more:
         message += f" (and {more} more problem(s))"
-    return ApiError(422, message, param=loc, code="invalid_value" if first["type"] != "missing" else "missing")
+    return ApiError(
+        422, message, param=loc, code="invalid_value" if first["type"] != "missing" else "missing"
+    )

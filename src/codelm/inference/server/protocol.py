@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 MAX_STOPS = 64  # OpenAI allows 4; IDE clients send a dozen or more (one per language keyword)
 MAX_N = 16
 
+
 def _check_stops(value: str | list[str] | None) -> str | list[str] | None:
     if isinstance(value, list) and len(value) > MAX_STOPS:
         raise ValueError(f"at most {MAX_STOPS} stop strings")
@@ -72,7 +73,9 @@ class ChatMessage(ApiModel):
             return ""
         if isinstance(self.content, str):
             return self.content
-        return "".join(str(p.get("text", "")) for p in self.content if p.get("type", "text") == "text")
+        return "".join(
+            str(p.get("text", "")) for p in self.content if p.get("type", "text") == "text"
+        )
 
 
 class ChatRequest(ApiModel):
@@ -113,7 +116,9 @@ class ExtraFile(ApiModel):
 
 
 class LlamaCommon(ApiModel):
-    n_predict: int = -1  # -1: until a stop or the context ends (capped by the server's max_tokens_default)
+    n_predict: int = (
+        -1
+    )  # -1: until a stop or the context ends (capped by the server's max_tokens_default)
     temperature: Annotated[float, Field(ge=0.0)] = 0.8  # llama.cpp's default
     top_k: int = 40
     top_p: Annotated[float, Field(ge=0.0, le=1.0)] = 0.95

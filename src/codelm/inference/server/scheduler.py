@@ -28,6 +28,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from codelm.inference.engine import Completion, Engine, Request, Row
 
 log = logging.getLogger("codelm.serve")
@@ -62,14 +64,18 @@ _ids = itertools.count()
 class Job:
     """One HTTP request: one or more prompts, `n` choices each, and an asyncio queue of events."""
 
-    def __init__(self, requests: list[Request], loop: asyncio.AbstractEventLoop, timeout_s: float) -> None:
+    def __init__(
+        self, requests: list[Request], loop: asyncio.AbstractEventLoop, timeout_s: float
+    ) -> None:
         self.id = next(_ids)
         self.requests = requests
         self.loop = loop
         self.queue: asyncio.Queue[Event] = asyncio.Queue()
         self.created = time.monotonic()
         self.deadline = self.created + timeout_s
-        self.cancelled = False  # set from the loop thread; read by the scheduler thread (a bool write is atomic)
+        self.cancelled = (
+            False  # set from the loop thread; read by the scheduler thread (a bool write is atomic)
+        )
         self.started: float | None = None
         for i, req in enumerate(requests):
             req.key = (self, i)
@@ -124,7 +130,15 @@ class Scheduler:
         self._cv = threading.Condition()
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="codelm-scheduler", daemon=True)
-        self.stats = {"jobs": 0, "cancelled_rows": 0, "timed_out_rows": 0, "errors": 0, "max_rows": 0}
+        self.stats = {
+            "jobs": 0,
+            "cancelled_rows": 0,
+            "timed_out_rows": 0,
+            "errors": 0,
+            "max_rows": 0,
+        }
+        # OpenMP thread counts are per calling thread: carry the loader's setting over to ours
+        self.threads = torch.get_num_threads()
 
     def start(self) -> None:
         self._thread.start()
@@ -147,7 +161,9 @@ class Scheduler:
         """Queue a job; raises QueueFull when `max_queue` jobs are already waiting."""
         with self._cv:
             if len(self._waiting) >= self.max_queue:
-                raise QueueFull(retry_after=max(1, len(self._waiting) // max(1, self.max_batch_size)))
+                raise QueueFull(
+                    retry_after=max(1, len(self._waiting) // max(1, self.max_batch_size))
+                )
             self._waiting.append(job)
             self.stats["jobs"] += 1
             self._cv.notify()
@@ -166,7 +182,13 @@ class Scheduler:
                 continue
             if now >= job.deadline:
                 self._waiting.popleft()
-                job.post(Event("error", message="request timed out waiting for a free slot; retry later", status=503))
+                job.post(
+                    Event(
+                        "error",
+                        message="request timed out waiting for a free slot; retry later",
+                        status=503,
+                    )
+                )
                 continue
             if job.rows > room and (admitted or self.engine.size):
                 break
@@ -176,6 +198,7 @@ class Scheduler:
         return admitted
 
     def _run(self) -> None:
+        torch.set_num_threads(self.threads)
         while True:
             with self._cv:
                 while not self._stop and not self._waiting and self.engine.size == 0:
@@ -218,7 +241,12 @@ class Scheduler:
             job.post(Event("error", message="server is shutting down", status=503))
         self._fail_all([], message="server is shutting down", status=503)
 
-    def _fail_all(self, admitted: list[Job], message: str = "internal error during generation", status: int = 500) -> None:
+    def _fail_all(
+        self,
+        admitted: list[Job],
+        message: str = "internal error during generation",
+        status: int = 500,
+    ) -> None:
         jobs = {id(j): j for j in admitted}
         for row in self.engine.rows:
             job = row.req.key[0]
@@ -244,8 +272,15 @@ class SequentialScheduler:
         self._cv = threading.Condition()
         self._stop = False
         self._busy = 0
+        self.threads = torch.get_num_threads()
         self._thread = threading.Thread(target=self._run, name="codelm-scheduler", daemon=True)
-        self.stats = {"jobs": 0, "cancelled_rows": 0, "timed_out_rows": 0, "errors": 0, "max_rows": 0}
+        self.stats = {
+            "jobs": 0,
+            "cancelled_rows": 0,
+            "timed_out_rows": 0,
+            "errors": 0,
+            "max_rows": 0,
+        }
 
     start = Scheduler.start
     stop = Scheduler.stop
@@ -260,11 +295,15 @@ class SequentialScheduler:
         return self._busy
 
     def _run(self) -> None:
+        torch.set_num_threads(self.threads)
         while True:
             with self._cv:
                 while not self._stop and not self._waiting:
                     self._cv.wait(timeout=1.0)
                 if self._stop:
+                    for waiting in self._waiting:
+                        waiting.post(Event("error", message="server is shutting down", status=503))
+                    self._waiting.clear()
                     return
                 job = self._waiting.popleft()
             if job.cancelled:

@@ -42,17 +42,25 @@ class VllmBackend:
         if cfg.load.model is None:
             raise ConfigError("load.model is required: pass --model DIR")
         if cfg.load.quantize is not None:
-            raise ConfigError("quantize int8 is a CPU option of the torch engine; drop it with --engine vllm")
+            raise ConfigError(
+                "quantize int8 is a CPU option of the torch engine; drop it with --engine vllm"
+            )
         path = Path(cfg.load.model)
         check_model_dir(path)
         hf_config = AutoConfig.from_pretrained(str(path))
         if detect_kind(hf_config) != "decoder":
-            raise ConfigError("--engine vllm serves decoder checkpoints; use --engine torch for encdec/encoder models")
+            raise ConfigError(
+                "--engine vllm serves decoder checkpoints; use --engine torch for encdec/encoder models"
+            )
         self.tokenizer = AutoTokenizer.from_pretrained(str(path))
         self.max_model_len = cfg.max_model_len or _max_model_len(hf_config, self.tokenizer)
         self.prompts = PromptBuilder(self.tokenizer, "decoder", self.max_model_len)
         self.special_ids = special_token_ids(self.tokenizer)
-        self.eos_ids = {i for i in (self.tokenizer.eos_token_id, getattr(hf_config, "eos_token_id", None)) if isinstance(i, int)}
+        self.eos_ids = {
+            i
+            for i in (self.tokenizer.eos_token_id, getattr(hf_config, "eos_token_id", None))
+            if isinstance(i, int)
+        }
         self._SamplingParams = vllm.SamplingParams
         args = vllm.AsyncEngineArgs(
             model=str(path),
@@ -67,7 +75,13 @@ class VllmBackend:
         self.cfg = cfg
         self._jobs: set[int] = set()
         self._rows = 0
-        self._stats = {"jobs": 0, "cancelled_rows": 0, "timed_out_rows": 0, "errors": 0, "max_rows": 0}
+        self._stats = {
+            "jobs": 0,
+            "cancelled_rows": 0,
+            "timed_out_rows": 0,
+            "errors": 0,
+            "max_rows": 0,
+        }
 
     def start(self) -> None:
         """vLLM's engine loop starts with the first request on the server's event loop."""
@@ -144,7 +158,9 @@ class VllmBackend:
         finished = False  # vLLM's request ended by itself (nothing to abort)
         consumed = 0  # vLLM output tokens already fed to the row
         try:
-            async for output in self.engine.generate({"prompt_token_ids": req.prompt_ids}, params, request_id):
+            async for output in self.engine.generate(
+                {"prompt_token_ids": req.prompt_ids}, params, request_id
+            ):
                 seq = output.outputs[0]
                 piece = ""
                 while consumed < len(seq.token_ids) and not row.finished:
@@ -163,7 +179,11 @@ class VllmBackend:
                     piece += row.end("length")
                 if not row.finished and output.finished:
                     # vLLM ended it (a stop token it does not return, or max_tokens)
-                    piece += row.end("stop", "token") if seq.finish_reason == "stop" else row.end("length")
+                    piece += (
+                        row.end("stop", "token")
+                        if seq.finish_reason == "stop"
+                        else row.end("length")
+                    )
                 finished = bool(output.finished)
                 report(row, piece)
                 if row.finished:
