@@ -186,6 +186,20 @@ def string_checksum(text, modulus=65521):
         b = (b + a) % modulus
     return b * 65536 | a
 ''',
+    "describe": '''
+def describe(value):
+    kind = "other"
+    match value:
+        case []:
+            kind = "empty"
+        case [x, *rest] if x < 3:
+            kind = "small-first" + str(len(rest))
+        case {"k": v}:
+            kind = "map" + str(v + 1)
+        case int(n) if n == 0:
+            kind = "zero"
+    return kind
+''',
     "bits_set": '''
 def bits_set(n):
     count = 0
@@ -232,6 +246,9 @@ def inputs_for(name: str, rng: np.random.Generator):
         return ({"a": 1, "b": {"c": int(rng.integers(9)), "d": {"e": 2}}, "f": [1]},), {"sep": "/"}
     if name == "string_checksum":
         return ("".join(rng.choice(list("abcxyz"), size=int(rng.integers(0, 20))).tolist()),), {}
+    if name == "describe":
+        options = [[], ints(3, 0, 6), {"k": int(rng.integers(5))}, 0, int(rng.integers(1, 9)), "s"]
+        return (options[int(rng.integers(len(options)))],), {}
     if name == "bits_set":
         return (int(rng.integers(0, 1 << 20)),), {}
     raise KeyError(name)

@@ -49,11 +49,11 @@ class CLMConfig(ObjectiveConfig):
         False, description="One sequence per repository: <repo_name>name<file_sep>path\\ncode... (StarCoder2)."
     )
     repo_max_chars: int = Field(
-        2_000_000, ge=1, description="repo_level: a larger repository is split into sequences of whole files."
+        200_000, ge=1, description="repo_level: a larger repository is split into sequences of whole files."
     )
 
 
-def group_by_repo(source: DocumentSource, max_chars: int = 2_000_000) -> DocumentSource:
+def group_by_repo(source: DocumentSource, max_chars: int = 200_000) -> DocumentSource:
     """A source whose items are repositories: `{"repo", "files": [{"path", "content"}, ...]}`.
 
     A repository with more than `max_chars` characters is cut (between files)

@@ -244,8 +244,10 @@ def insert_dead_code(code: str, rng: np.random.Generator, language: str = "pytho
     body = func.child_by_field_name("body")
     spots: list[tuple[int, str]] = []  # (insertion offset, indentation)
     for block in _blocks(func):
+        if block.parent is not None and block.parent.type == "match_statement":
+            continue  # a match body holds `case` clauses, not statements
         for i, stmt in enumerate(block.named_children):
-            if stmt.type == "comment":
+            if stmt.type in ("comment", "case_clause"):
                 continue
             if i == 0 and block.id == body.id and _is_docstring(stmt):
                 continue  # never push the docstring down: __doc__ would change
