@@ -122,3 +122,25 @@ def test_local_model_infills_through_its_fim_tokens(tmp_path, tiny_model, sandbo
     summary, run = evaluate(cfg, sandbox=sandbox)
     assert summary["samples"] == 2 and set(summary["metrics"]) == {"pass@1", "exact_match"}
     assert all(s["completion"].endswith("\n") for s in JsonlLog(run.path / "samples.jsonl").read())
+
+
+def test_prompts_longer_than_the_context_are_cut_from_the_left(tiny_model):
+    from codelm.eval.generation import GenItem, LocalBackend
+
+    backend = LocalBackend(str(tiny_model))
+    room = backend.generator.max_model_len - 4
+    ids = list(range(200, 200 + room + 50))
+    assert backend._fit(ids, 4) == ids[-room:]
+    assert backend._fit(ids[:10], 4) == ids[:10]
+    long_prefix = "x = 1\n" * 1500
+    prefix, suffix = backend._fit_infill(long_prefix, "y = 2\n" * 1500, 4)
+    tok = backend.generator.tokenizer
+    n_pre = len(tok(prefix, add_special_tokens=False)["input_ids"])
+    n_suf = len(tok(suffix, add_special_tokens=False)["input_ids"])
+    assert long_prefix.endswith(prefix) and suffix.startswith("y = 2")
+    assert n_pre + n_suf <= room - LocalBackend.FIM_OVERHEAD and n_suf <= (room - LocalBackend.FIM_OVERHEAD) // 3
+    # a prompt far beyond the context still generates instead of failing
+    from codelm.eval.config import GenerationOptions
+
+    out = backend.complete([GenItem(long_prefix, 1, 0)], GenerationOptions(temperature=0.0, max_new_tokens=4))
+    assert len(out) == 1 and len(out[0]) == 1

@@ -66,6 +66,36 @@ class LocalBackend(Backend):
     def info(self) -> dict:
         return {"backend": self.name, **{k: str(v) for k, v in self.generator.info().items()}}
 
+    # Room kept for the FIM control tokens when a long infill context is cut.
+    FIM_OVERHEAD = 8
+
+    def _room(self, max_new_tokens: int) -> int:
+        """Prompt tokens that fit the model's context next to the completion."""
+        used = 0 if self.generator.kind == "encdec" else max_new_tokens
+        return max(1, self.generator.max_model_len - used)
+
+    def _fit(self, ids: list[int], max_new_tokens: int) -> list[int]:
+        """Keep the end of a prompt that does not fit the context (the text nearest the completion).
+
+        Benchmarks such as repository completion build prompts longer than a
+        small model's context; cutting from the left is what the model would
+        have seen had the file been read in a sliding window.
+        """
+        room = self._room(max_new_tokens)
+        return ids[-room:] if len(ids) > room else ids
+
+    def _fit_infill(self, prefix: str, suffix: str, max_new_tokens: int) -> tuple[str, str]:
+        """Cut the prefix's start and the suffix's end so a FIM prompt fits the context."""
+        tok = self.generator.tokenizer
+        room = self._room(max_new_tokens) - self.FIM_OVERHEAD
+        pre = tok(prefix, add_special_tokens=False)["input_ids"]
+        suf = tok(suffix, add_special_tokens=False)["input_ids"]
+        if len(pre) + len(suf) <= room:
+            return prefix, suffix
+        keep_suf = min(len(suf), room // 3)  # the prefix usually says more about the middle
+        keep_pre = max(0, room - keep_suf)
+        return tok.decode(pre[len(pre) - keep_pre:]), tok.decode(suf[:keep_suf])
+
     def complete(self, items: list[GenItem], options: GenerationOptions) -> list[list[str]]:
         from codelm.inference import GenerationConfig
         from codelm.inference.engine import Request
@@ -89,9 +119,10 @@ class LocalBackend(Backend):
                             f"model '{self.model_dir}' has no FIM tokens, so it cannot infill; "
                             "train it with the fim objective or use a left-to-right task"
                         )
-                    req = self.generator.prompts.infill_request(item.prompt, item.suffix, cfg)
+                    prefix, suffix = self._fit_infill(item.prompt, item.suffix, cfg.max_new_tokens)
+                    req = self.generator.prompts.infill_request(prefix, suffix, cfg)
                 else:
-                    req = Request(self.generator.encode(item.prompt), cfg)
+                    req = Request(self._fit(self.generator.encode(item.prompt), cfg.max_new_tokens), cfg)
                 req.seed_path = (item.seed, chunk)
                 requests.append(req)
                 owners.append(index)
