@@ -114,6 +114,11 @@ def test_perplexity_on_a_corpus_split(tmp_path, tiny_model):
     total, count = document_nll(model, tok, docs[0], window=8, stride=4)
     assert count == len(tok(docs[0], add_special_tokens=False)["input_ids"])
     assert math.isfinite(total) and total > 0
+    # a token cap scores each document's first N tokens only
+    capped = cfg.model_copy(update={"out": str(tmp_path / "run-capped"),
+                                    "task_options": cfg.task_options.model_copy(update={"max_document_tokens": 5})})
+    summary_capped, _ = evaluate(capped)
+    assert summary_capped["tokens"] == 2 * 5
 
 
 @pytest.mark.timeout(120)

@@ -8,6 +8,7 @@ their command functions so `codelm --help` stays fast.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -15,6 +16,10 @@ import typer
 
 from codelm import __version__
 from codelm.errors import CodelmError
+
+# codelm draws its own progress bars (on stderr, off under --quiet/--json);
+# the Hugging Face libraries' per-file bars would interleave with them.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 # Modules that add commands, in `--help` order. A group is listed here only
 # once its feature works.
@@ -30,6 +35,7 @@ COMMAND_MODULES = [
     "codelm.cli.generate",
     "codelm.cli.serve",
     "codelm.cli.objectives",
+    "codelm.cli.quickstart",
 ]
 
 app = typer.Typer(

@@ -35,6 +35,9 @@ class TaskOptions(Section):
     extensions: list[str] | None = Field(None, description="repo: file extensions to use (default: the language's)")
     # perplexity
     max_documents: int | None = Field(200, ge=1, description="perplexity: documents read from the split")
+    max_document_tokens: int | None = Field(
+        None, ge=2, description="perplexity: score only the first N tokens of each document (bounds the time)"
+    )
     window: int = Field(1024, ge=8, description="perplexity: tokens per scored window")
     stride: int | None = Field(None, ge=1, description="perplexity: window stride (default: window = no overlap)")
 

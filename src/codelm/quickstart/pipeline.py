@@ -110,7 +110,8 @@ def train_config(cfg: QuickstartConfig, p: Plan, corpus_dir: str, tokenizer_dir:
         f"loop.max_minutes={p.train_minutes}",
         "loop.max_steps=1000000",
         "schedule.kind=wsd",  # warmup-stable-decay: good at any length, the length is set by time here
-        "eval.every=50",
+        "eval.every=100",
+        "eval.batches=4",
         "checkpoint.every=0",
         "checkpoint.save_best=false",
     ]
@@ -166,7 +167,7 @@ def eval_tasks(p: Plan, corpus_dir: str, heldout_dir: str, seq_len: int, seed: i
         "perplexity": {
             "task": "perplexity",
             "task_options": {"path": corpus_dir, "split": "validation", "max_documents": p.perplexity_documents,
-                             "window": seq_len},
+                             "window": seq_len, "max_document_tokens": 2 * seq_len},
         },
         "infill": {
             "task": "humaneval-infill-single",

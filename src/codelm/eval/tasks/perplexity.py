@@ -30,12 +30,13 @@ def corpus_problems(root: str, split: str, max_documents: int | None) -> list[Pr
     return problems
 
 
-def document_nll(model, tokenizer, text: str, window: int, stride: int | None = None) -> tuple[float, int]:
-    """(sum of NLL in nats, number of predicted tokens) of one document."""
+def document_nll(model, tokenizer, text: str, window: int, stride: int | None = None,
+                 max_tokens: int | None = None) -> tuple[float, int]:
+    """(sum of NLL in nats, number of predicted tokens) of one document (its first `max_tokens` tokens)."""
     import torch
 
     start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"][:max_tokens]
     if start is not None:
         ids = [start, *ids]
     if stride is not None and stride > window:
@@ -63,6 +64,14 @@ def document_nll(model, tokenizer, text: str, window: int, stride: int | None = 
     if not math.isfinite(total):
         raise ValueError("non-finite NLL: the model produced inf/nan logits")
     return total, counted
+
+
+def head_tokens(tokenizer, text: str, n: int) -> str:
+    """The text the first `n` tokens cover (bits per byte then counts only those bytes)."""
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    if len(enc["input_ids"]) <= n:
+        return text
+    return text[: enc["offset_mapping"][n - 1][1]]
 
 
 @register_task
@@ -99,13 +108,15 @@ def evaluate_perplexity(task: Task, problems: list[Problem], cfg, run) -> dict:
     window = min(task.options.window, getattr(model.config, "max_position_embeddings", task.options.window))
     file = JsonlLog(run.file("results.jsonl"))
     done = {row["task_id"]: row for row in file.read()}
+    cap = task.options.max_document_tokens
     with progress_bar("scoring documents", total=len(problems)) as bar:
         bar.advance(sum(1 for p in problems if p.task_id in done))
         for p in problems:
             if p.task_id in done:
                 continue
-            nll, tokens = document_nll(model, tokenizer, p.prompt, window, task.options.stride)
-            row = {"task_id": p.task_id, "nll": nll, "tokens": tokens, "bytes": len(p.prompt.encode("utf-8")),
+            text = head_tokens(tokenizer, p.prompt, cap) if cap else p.prompt
+            nll, tokens = document_nll(model, tokenizer, p.prompt, window, task.options.stride, cap)
+            row = {"task_id": p.task_id, "nll": nll, "tokens": tokens, "bytes": len(text.encode("utf-8")),
                    "status": "scored", "passed": None}
             done[p.task_id] = row
             file.append([row])
