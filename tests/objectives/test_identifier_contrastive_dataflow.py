@@ -76,6 +76,14 @@ def test_identifier_tagging_labels_identifier_tokens(tokenizer, make_model):
     assert 0 <= reduce_metrics([out.metrics])["tagging_accuracy"] <= 1
 
 
+def test_only_tagging_has_a_head(tokenizer, make_model):
+    model = make_model("encdec", len(tokenizer))
+    tagging = build_objective({"name": "identifier", "task": "tagging"}, tokenizer, "encdec", 64)
+    masked = build_objective({"name": "identifier", "task": "masked"}, tokenizer, "encdec", 64)
+    assert set(tagging.auxiliary_modules(model)) == {"identifier_head"}
+    assert masked.auxiliary_modules(model) == {} and masked.auxiliary_modules() == {}
+
+
 def test_identifier_task_family_pairs_are_config_errors(tokenizer):
     with pytest.raises(ConfigError, match=r"identifier \(task masked\)' does not fit the encoder family; it supports: encdec, decoder"):
         build_objective({"name": "identifier", "task": "masked"}, tokenizer, "encoder", 64)

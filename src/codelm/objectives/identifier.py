@@ -98,6 +98,8 @@ class Identifier(Objective):
     # --- identifier tagging -------------------------------------------------
 
     def build_auxiliary(self, model: torch.nn.Module) -> dict[str, torch.nn.Module]:
+        if self.config.task != "tagging":
+            return {}  # masked identifier prediction uses the model's own LM head
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             head = torch.nn.Linear(hidden_size(model), 1)
