@@ -57,13 +57,6 @@ def test_stdlib_sample_parses_without_syntax_errors():
     assert set(flagged) <= KNOWN_GRAMMAR_GAPS, flagged
 
 
-def test_known_grammar_gap_is_still_there():
-    """Fails once tree-sitter-python fixes #256: then drop KNOWN_GRAMMAR_GAPS."""
-    result = parse("if True:\n    print(1 +\n1)\n", "python")
-    assert not result.ok
-    compile("if True:\n    print(1 +\n1)\n", "<snippet>", "exec")
-
-
 def test_every_view_runs_on_real_files():
     for path in sample(12):
         text = valid_python(path)
