@@ -7,9 +7,9 @@
     every N steps: log, validate, checkpoint (atomic), stop on signal / time / early stopping
 
 The loss of a step is Σ loss_sum / Σ targets over every micro-batch of every
-rank, so neither gradient accumulation nor the number of processes changes it
-(HF Trainer averaged per micro-batch for years, which weights short padded
-batches more than long ones).
+rank, so neither gradient accumulation nor the number of processes changes it.
+(Averaging each micro-batch's own mean, as trainers long did, gives the
+targets of short, padded micro-batches more weight than those of long ones.)
 """
 
 from __future__ import annotations
