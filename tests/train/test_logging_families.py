@@ -37,7 +37,6 @@ def test_every_tracker_records_the_run(make_cfg):
     assert 0 < result.mfu < 1 and result.tokens == 4 * 4 * 32
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(
     ("preset", "objective"),
