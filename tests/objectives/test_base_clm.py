@@ -196,3 +196,22 @@ def test_mixture_stream_is_deterministic_exact_on_resume_and_names_are_unique(wo
         build_objectives([{"name": "clm"}, {"name": "clm"}], word_tokenizer, "decoder", 3)
     with pytest.raises(ConfigError, match=r"objectives.1.name: unknown objective 'clmm'"):
         build_objectives([{"name": "clm"}, {"name": "clmm"}], word_tokenizer, "decoder", 3)
+
+
+def test_shuffle_buffer_mixes_windows_and_resumes_exactly(word_tokenizer):
+    texts = [" ".join("abcdefgh"[(i + j) % 8] for j in range(30)) for i in range(6)]
+    clm = build_objective({"name": "clm"}, word_tokenizer, "decoder", seq_len=4)
+    ordered = [ex["input_ids"] for ex in itertools.islice(ExampleStream(clm, docs_source(texts), 3), 40)]
+    stream = ExampleStream(clm, docs_source(texts), 3, shuffle_buffer=16)
+    shuffled = [ex["input_ids"] for ex in itertools.islice(stream, 40)]
+    assert shuffled != ordered[: len(shuffled)]
+    # windows of later documents are drawn among the first 16
+    assert any(w in [ex for ex in ordered[30:40]] for w in shuffled[:16])
+    # resume at every position, including mid-draw (pool above the buffer size)
+    full = [ex["input_ids"] for ex in itertools.islice(ExampleStream(clm, docs_source(texts), 3, 16), 70)]
+    for cut in range(0, 50, 3):
+        stream = ExampleStream(clm, docs_source(texts), 3, shuffle_buffer=16)
+        head = [ex["input_ids"] for ex in itertools.islice(stream, cut)]
+        resumed = ExampleStream(clm, docs_source(texts), 3, shuffle_buffer=16)
+        resumed.load_state_dict(stream.state_dict())
+        assert head + [ex["input_ids"] for ex in itertools.islice(resumed, 70 - cut)] == full, cut

@@ -31,7 +31,7 @@ def test_checkpoint_loads_with_plain_auto_classes_and_holds_the_trained_weights(
     # Recompute the final validation loss with nothing but transformers + the objective.
     clm = build_objective({"name": "clm"}, tokenizer, "decoder", 32)
     batches = validation_batches([clm], CorpusSource(cfg.data.corpus, "validation"), batches=2, batch_size=4,
-                                 seed=cfg.seed ^ VALIDATION_SEED_SALT)["clm"]
+                                 seed=cfg.seed ^ VALIDATION_SEED_SALT, shuffle_buffer=cfg.data.shuffle_buffer)["clm"]
     with torch.no_grad():
         outs = [clm.loss(model, b) for b in batches]
     loss = sum(o.loss_sum.item() for o in outs) / sum(o.num_targets.item() for o in outs)

@@ -358,9 +358,14 @@ class ExampleStream:
     loading it continues exactly where the saved stream stood.
     """
 
-    def __init__(self, objective: Objective, source: DocumentSource, seed: int) -> None:
+    def __init__(self, objective: Objective, source: DocumentSource, seed: int, shuffle_buffer: int = 0) -> None:
         self.objective = objective
         self.source = objective.wrap_source(source)
+        # Examples are drawn at random from a pool of this many: a long file
+        # yields hundreds of consecutive windows, which would otherwise fill
+        # many batches in a row (the loss then swings with the file at hand).
+        self.shuffle_buffer = shuffle_buffer
+        self.emitted = 0  # examples handed out, across epochs (seeds the draw)
         self.seed = seed
         self.salt = stable_hash(objective.name)
         self.epoch = 0
@@ -371,6 +376,10 @@ class ExampleStream:
         self._segments_this_pass = 0
 
     def __iter__(self) -> Iterator[Example]:
+        # A stream saved mid-draw holds more than the buffer: finish that draw
+        # before reading on, exactly as the uninterrupted stream did.
+        while len(self.pending) > self.shuffle_buffer:
+            yield self._draw()
         while True:
             started_at = self.doc_index
             self._segments_this_pass = 0
@@ -378,8 +387,8 @@ class ExampleStream:
                 rng = make_rng(self.seed, self.salt, self.epoch, self.doc_index)
                 self.doc_index += 1
                 self.pending.extend(self._finish_segments(self.objective.encode(doc, rng)))
-                while self.pending:
-                    yield self.pending.pop(0)
+                while len(self.pending) > self.shuffle_buffer:
+                    yield self._draw()
             if started_at == 0 and self._segments_this_pass == 0:
                 # A whole epoch gave nothing: looping again would spin forever.
                 raise ConfigError(
@@ -389,6 +398,15 @@ class ExampleStream:
             self.epoch += 1
             self.doc_index = 0
             self.window_index = 0
+
+    def _draw(self) -> Example:
+        """The next example: the oldest one, or with a buffer a seeded random pick (swap-remove)."""
+        self.emitted += 1
+        if not self.shuffle_buffer:
+            return self.pending.pop(0)
+        i = int(make_rng(self.seed, self.salt, 3 << 40 | self.emitted).integers(len(self.pending)))
+        self.pending[i], self.pending[-1] = self.pending[-1], self.pending[i]
+        return self.pending.pop()
 
     def _window_rng(self) -> np.random.Generator:
         return make_rng(self.seed, self.salt, self.epoch, 1 << 40 | self.window_index)
@@ -420,6 +438,7 @@ class ExampleStream:
             "window_index": self.window_index,
             "packer": self.packer.state_dict() if self.packer is not None else None,
             "pending": list(self.pending),
+            "emitted": self.emitted,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -428,6 +447,7 @@ class ExampleStream:
         if self.packer is not None and state["packer"] is not None:
             self.packer.load_state_dict(state["packer"])
         self.pending = list(state["pending"])
+        self.emitted = state.get("emitted", 0)
 
 
 # --- metrics ------------------------------------------------------------------

@@ -62,7 +62,8 @@ def check_unique(names: Sequence[str], key: str = "objectives") -> None:
 class MixtureStream:
     """Per-step choice among objectives plus one resumable example stream each."""
 
-    def __init__(self, objectives: list[Objective], weights: list[float], source: DocumentSource, seed: int) -> None:
+    def __init__(self, objectives: list[Objective], weights: list[float], source: DocumentSource, seed: int,
+                 shuffle_buffer: int = 0) -> None:
         if not objectives:
             raise ConfigError("a mixture needs at least one objective")
         if len(weights) != len(objectives):
@@ -74,7 +75,7 @@ class MixtureStream:
         self.by_name = {o.name: o for o in objectives}
         self.seed = seed
         self.probs = np.asarray(weights, dtype=float) / float(sum(weights))
-        self.streams = {o.name: ExampleStream(o, source, seed) for o in objectives}
+        self.streams = {o.name: ExampleStream(o, source, seed, shuffle_buffer) for o in objectives}
         self._iters: dict[str, Iterator[Example]] = {}
         self._salt = stable_hash("mixture")
 

@@ -54,6 +54,10 @@ class DataSection(Section):
     validation_split: str | None = Field("validation", description="Split for evaluation; null disables it.")
     seq_len: int = Field(256, ge=8, description="Tokens per training window.")
     shuffle: bool = Field(True, description="Per-epoch order of row groups and of rows inside each (seeded).")
+    shuffle_buffer: int = Field(
+        1024, ge=0, description="Examples drawn at random from a pool of this many (0: in order); validation "
+        "batches are drawn the same way so they span many files.",
+    )
     prefetch: int = Field(4, ge=1, description="Optimizer steps of batches the background worker keeps ready.")
     rank_split: Literal["slice", "shard"] = Field(
         "slice",

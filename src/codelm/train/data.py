@@ -248,12 +248,12 @@ class BatchProducer:
 
 
 def validation_batches(
-    objectives: list[Objective], source: Any, *, batches: int, batch_size: int, seed: int
+    objectives: list[Objective], source: Any, *, batches: int, batch_size: int, seed: int, shuffle_buffer: int = 0
 ) -> dict[str, list[Batch]]:
     """A fixed set of validation batches per objective: a fresh deterministic stream, cut once."""
     out: dict[str, list[Batch]] = {}
     for objective in objectives:
-        stream = iter(ExampleStream(objective, source, seed))
+        stream = iter(ExampleStream(objective, source, seed, shuffle_buffer))
         examples = list(itertools.islice(stream, batches * batch_size))
         out[objective.name] = [
             objective.collate(examples[i : i + batch_size]) for i in range(0, len(examples), batch_size)

@@ -342,7 +342,7 @@ class _Trainer:
         ckpt.install_accelerate_hooks(acc)
 
         # Data: training mix (background thread) and fixed validation batches.
-        self.mix = MixtureStream(self.objectives, weights, source, cfg.seed)
+        self.mix = MixtureStream(self.objectives, weights, source, cfg.seed, cfg.data.shuffle_buffer)
         self.val_sets: dict[str, list[dict[str, torch.Tensor]]] = {}
         if val_source is not None:
             self.val_sets = validation_batches(
@@ -351,6 +351,7 @@ class _Trainer:
                 batches=cfg.eval.batches,
                 batch_size=cfg.eval.batch_size or cfg.loop.micro_batch_size,
                 seed=cfg.seed ^ VALIDATION_SEED_SALT,
+                shuffle_buffer=cfg.data.shuffle_buffer,
             )
 
         # Counters (restored on resume).
