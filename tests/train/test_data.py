@@ -93,3 +93,4 @@ def test_producer_reraises_errors_in_the_consumer(tiny_assets, tmp_path):
     finally:
         producer.close()
     assert list(itertools.islice(CorpusSource(tmp_path / "empty", "train")(0, 0), 1)) == []
+

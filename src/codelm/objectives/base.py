@@ -432,6 +432,9 @@ class ExampleStream:
                 yield self.objective.finish(window, rng)
 
     def state_dict(self) -> dict[str, Any]:
+        """A copy of the position. Pending examples are shared, not copied: an
+        example is never mutated after `finish` (collate builds new tensors),
+        which keeps taking a snapshot per step cheap."""
         return {
             "epoch": self.epoch,
             "doc_index": self.doc_index,

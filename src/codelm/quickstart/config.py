@@ -61,9 +61,9 @@ def plan(cfg: QuickstartConfig) -> Plan:
         max_files=cfg.max_files if cfg.max_files is not None else (None if full else _clamp(250 * m, 150, 1000)),
         vocab_size=cfg.vocab_size or (8192 if full else 4096),
         train_minutes=cfg.train_minutes or round(0.55 * m if full else 0.35 * m, 2),
-        humaneval_problems=cfg.humaneval_problems or _clamp(4 * m, 4, 164),
+        humaneval_problems=cfg.humaneval_problems or _clamp(2 * m, 4, 164),
         infill_problems=cfg.infill_problems or _clamp(8 * m, 8, 164),
         repo_files=cfg.repo_files or _clamp(10 * m, 10, 200),
         perplexity_documents=cfg.perplexity_documents or _clamp(20 * m, 16, 400),
-        max_new_tokens=cfg.max_new_tokens or (128 if full else 64),
+        max_new_tokens=cfg.max_new_tokens or (96 if full else 64),
     )
