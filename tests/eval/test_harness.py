@@ -259,3 +259,19 @@ def test_no_network_needed(tmp_path):
                           capture_output=True, text=True, timeout=100, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "1.0"
+
+
+def test_execution_prompts_are_generated_without_trailing_whitespace(tmp_path, sandbox, scripted):
+    from codelm.eval.config import EvalConfig
+    from codelm.eval.harness import evaluate
+    from codelm.eval.tasks.humaneval import humaneval_problems
+
+    problem = humaneval_problems()[0]
+    backend = scripted(lambda item: ["\n" + problem.canonical_solution] * item.n)
+    for strip, seen in ((True, problem.prompt.rstrip()), (False, problem.prompt)):
+        cfg = EvalConfig.model_validate({"task": "humaneval", "out": str(tmp_path / str(strip)),
+                                         "task_options": {"limit": 1}, "generation": {"strip_prompt": strip},
+                                         "execution": {"cache": False}})
+        summary, _ = evaluate(cfg, backend=backend, sandbox=sandbox)
+        assert backend.requests[-1].prompt == seen
+        assert summary["metrics"]["pass@1"] == 1.0  # the completion still appends to the full prompt

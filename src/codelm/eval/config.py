@@ -51,6 +51,12 @@ class GenerationOptions(Section):
     max_new_tokens: int = Field(512, ge=1)
     batch_size: int = Field(8, ge=1, description="prompts per generate() call")
     stop: list[str] = Field(default_factory=list, description="extra stop sequences (added to the task's)")
+    strip_prompt: bool = Field(
+        True,
+        description="execution tasks: generate from the prompt without its trailing whitespace (as the bigcode "
+        "harness does); the completion is still appended to the full prompt. Tokenizers that merge a newline "
+        "with the next line's indentation never saw a prompt end in a bare newline",
+    )
     api_key_env: str = Field("OPENAI_API_KEY", description="endpoint models: env var holding the API key")
     request_timeout_s: float = Field(120.0, gt=0, description="endpoint models: per-request timeout")
 

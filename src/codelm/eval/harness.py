@@ -158,13 +158,14 @@ def generate_samples(task: Task, problems: list[Problem], backend: Backend, cfg:
     n = cfg.generation.n
     todo = [p for p in problems if any((p.task_id, i) not in have for i in range(n))]
     infill = task.scoring == "infill"
+    strip = cfg.generation.strip_prompt and task.scoring == "execution"
     with progress_bar("generating", total=len(problems)) as bar:
         bar.advance(len(problems) - len(todo))
         for start in range(0, len(todo), cfg.generation.batch_size):
             batch = todo[start:start + cfg.generation.batch_size]
             items = [
                 GenItem(
-                    prompt=p.prompt, n=n, seed=problem_seed(cfg.seed, p.task_id),
+                    prompt=p.prompt.rstrip() if strip else p.prompt, n=n, seed=problem_seed(cfg.seed, p.task_id),
                     stop=[*p.stop, *cfg.generation.stop], suffix=p.suffix if infill else None,
                     canonical=p.canonical_solution if task.scoring != "similarity" else p.reference,
                 )
