@@ -261,17 +261,35 @@ def test_no_network_needed(tmp_path):
     assert done.stdout.strip() == "1.0"
 
 
-def test_execution_prompts_are_generated_without_trailing_whitespace(tmp_path, sandbox, scripted):
+def test_prompt_end_modes(tmp_path, sandbox, scripted):
     from codelm.eval.config import EvalConfig
     from codelm.eval.harness import evaluate
     from codelm.eval.tasks.humaneval import humaneval_problems
 
     problem = humaneval_problems()[0]
-    backend = scripted(lambda item: ["\n" + problem.canonical_solution] * item.n)
-    for strip, seen in ((True, problem.prompt.rstrip()), (False, problem.prompt)):
-        cfg = EvalConfig.model_validate({"task": "humaneval", "out": str(tmp_path / str(strip)),
-                                         "task_options": {"limit": 1}, "generation": {"strip_prompt": strip},
+    body = problem.canonical_solution
+    cases = {  # mode: (text the model continues, what the model answers)
+        "keep": (problem.prompt, body),
+        "strip": (problem.prompt.rstrip(), "\n" + body),
+        "indent": (problem.prompt + "    ", body.removeprefix("    ")),
+        "auto": (problem.prompt, body),  # a scripted model has no tokenizer that merges indentation
+    }
+    for mode, (seen, answer) in cases.items():
+        backend = scripted(lambda item, answer=answer: [answer] * item.n)
+        cfg = EvalConfig.model_validate({"task": "humaneval", "out": str(tmp_path / mode),
+                                         "task_options": {"limit": 1}, "generation": {"prompt_end": mode},
                                          "execution": {"cache": False}})
-        summary, _ = evaluate(cfg, backend=backend, sandbox=sandbox)
-        assert backend.requests[-1].prompt == seen
-        assert summary["metrics"]["pass@1"] == 1.0  # the completion still appends to the full prompt
+        summary, run = evaluate(cfg, backend=backend, sandbox=sandbox)
+        assert backend.requests[-1].prompt == seen, mode
+        assert summary["metrics"]["pass@1"] == 1.0, mode  # the completion still appends to the full prompt
+        sample = json.loads((run.path / "results.jsonl").read_text().splitlines()[0])
+        assert problem.prompt + sample["completion"] in (problem.prompt + body, problem.prompt + "\n" + body)
+
+
+def test_codelm_tokenizers_merge_indentation_gpt2_split_does_not():
+    from codelm.eval.generation import tokenizer_merges_indentation
+    from codelm.tokenizer import train_tokenizer
+
+    texts = ["def f(x):\n    y = x + 1\n    return y\n"] * 50
+    assert tokenizer_merges_indentation(train_tokenizer(texts, 400))
+    assert not tokenizer_merges_indentation(train_tokenizer(texts, 400, code_aware=False))

@@ -46,7 +46,7 @@ def _answers(item):
             return [TESTS[tid]] * item.n
         if item.prompt.startswith(problem.prompt) and "# The code above fails this test" in item.prompt:
             return [problem.canonical_solution] * item.n
-        if item.prompt == problem.prompt.rstrip():  # sampling (prompt stripped): one right answer among four
+        if item.prompt == problem.prompt:  # sampling: one right answer among four
             return [problem.canonical_solution] + [WRONG[tid]] * (item.n - 1)
     raise AssertionError(f"unexpected prompt {item.prompt[:80]!r}")
 
@@ -74,7 +74,7 @@ def test_codet_picks_the_candidate_the_tests_agree_on(tmp_path, sandbox, scripte
 
 @pytest.mark.timeout(120)
 def test_selfdebug_fixes_from_public_test_feedback(tmp_path, sandbox, scripted):
-    backend = scripted(lambda item: [WRONG[t] for t in IDS if item.prompt == HUMANEVAL[t].prompt.rstrip()] * item.n
+    backend = scripted(lambda item: [WRONG[t] for t in IDS if item.prompt == HUMANEVAL[t].prompt] * item.n
                               or _answers(item))
     cfg = EvalConfig.model_validate({
         "task": "humaneval", "out": str(tmp_path / "run"), "task_options": {"ids": IDS},

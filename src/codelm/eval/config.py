@@ -51,11 +51,12 @@ class GenerationOptions(Section):
     max_new_tokens: int = Field(512, ge=1)
     batch_size: int = Field(8, ge=1, description="prompts per generate() call")
     stop: list[str] = Field(default_factory=list, description="extra stop sequences (added to the task's)")
-    strip_prompt: bool = Field(
-        True,
-        description="execution tasks: generate from the prompt without its trailing whitespace (as the bigcode "
-        "harness does); the completion is still appended to the full prompt. Tokenizers that merge a newline "
-        "with the next line's indentation never saw a prompt end in a bare newline",
+    prompt_end: Literal["auto", "keep", "strip", "indent"] = Field(
+        "auto",
+        description="execution tasks: how the prompt ends for the model. keep: as written (Chen et al.); strip: "
+        "without trailing whitespace (bigcode harness); indent: followed by the body's indentation, which is "
+        "then put in front of the completion; auto: indent for tokenizers that merge a newline with the next "
+        "line's indentation (codelm's), else keep. The completion always appends to the full prompt",
     )
     api_key_env: str = Field("OPENAI_API_KEY", description="endpoint models: env var holding the API key")
     request_timeout_s: float = Field(120.0, gt=0, description="endpoint models: per-request timeout")

@@ -37,6 +37,16 @@ def problem_seed(seed: int, *parts: object) -> int:
     return int.from_bytes(digest[:4], "big") >> 1
 
 
+def tokenizer_merges_indentation(tokenizer) -> bool:
+    """True when one token holds a newline together with the whole indentation of the next line.
+
+    codelm's code-aware pre-tokenizer does this ("\\n    ", "y"); GPT-2's
+    byte-level split leaves the last space to the word ("\\n   ", " y").
+    """
+    ids = tokenizer("x = 1\n    y = 2\n", add_special_tokens=False)["input_ids"]
+    return any(tokenizer.decode([i]).endswith("\n    ") for i in ids)
+
+
 class Backend(ABC):
     name = ""
 
@@ -46,6 +56,10 @@ class Backend(ABC):
 
     def info(self) -> dict:
         return {"backend": self.name}
+
+    def merges_indentation(self) -> bool:
+        """Whether the model's tokenizer joins a newline and the next line's indentation into one token."""
+        return False
 
     def close(self) -> None:  # noqa: B027 - most backends hold nothing to release
         """Release the model or connection."""
@@ -65,6 +79,9 @@ class LocalBackend(Backend):
 
     def info(self) -> dict:
         return {"backend": self.name, **{k: str(v) for k, v in self.generator.info().items()}}
+
+    def merges_indentation(self) -> bool:
+        return tokenizer_merges_indentation(self.generator.tokenizer)
 
     # Room kept for the FIM control tokens when a long infill context is cut.
     FIM_OVERHEAD = 8

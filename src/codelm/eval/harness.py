@@ -147,6 +147,33 @@ def read_samples(path: str | Path, problems: list[Problem]) -> tuple[list[Sample
     return samples, rejects
 
 
+def prompt_end_mode(setting: str, backend: Backend) -> str:
+    if setting != "auto":
+        return setting
+    return "indent" if backend.merges_indentation() else "keep"
+
+
+def prompt_extension(prompt: str, mode: str) -> str:
+    """With `indent`, the indentation the completion starts at: that of the prompt's last line of text.
+
+    A HumanEval prompt ends with its docstring's closing quotes and a newline;
+    codelm's tokenizer saw a newline only merged with the next line's
+    indentation, so a prompt ending in a bare newline is one it never met.
+    """
+    if mode != "indent" or not prompt.endswith("\n"):
+        return ""
+    lines = [line for line in prompt.splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    return last[: len(last) - len(last.lstrip(" \t"))]
+
+
+def generation_prompt(prompt: str, mode: str) -> str:
+    """The text the model continues (the completion is still appended to `prompt`)."""
+    if mode == "strip":
+        return prompt.rstrip()
+    return prompt + prompt_extension(prompt, mode)
+
+
 def generate_samples(task: Task, problems: list[Problem], backend: Backend, cfg: EvalConfig,
                      run: RunDir) -> list[Sample]:
     """Generate `n` samples per problem into samples.jsonl, resuming what is there."""
@@ -158,14 +185,14 @@ def generate_samples(task: Task, problems: list[Problem], backend: Backend, cfg:
     n = cfg.generation.n
     todo = [p for p in problems if any((p.task_id, i) not in have for i in range(n))]
     infill = task.scoring == "infill"
-    strip = cfg.generation.strip_prompt and task.scoring == "execution"
+    mode = prompt_end_mode(cfg.generation.prompt_end, backend) if task.scoring == "execution" else "keep"
     with progress_bar("generating", total=len(problems)) as bar:
         bar.advance(len(problems) - len(todo))
         for start in range(0, len(todo), cfg.generation.batch_size):
             batch = todo[start:start + cfg.generation.batch_size]
             items = [
                 GenItem(
-                    prompt=p.prompt.rstrip() if strip else p.prompt, n=n, seed=problem_seed(cfg.seed, p.task_id),
+                    prompt=generation_prompt(p.prompt, mode), n=n, seed=problem_seed(cfg.seed, p.task_id),
                     stop=[*p.stop, *cfg.generation.stop], suffix=p.suffix if infill else None,
                     canonical=p.canonical_solution if task.scoring != "similarity" else p.reference,
                 )
@@ -177,6 +204,7 @@ def generate_samples(task: Task, problems: list[Problem], backend: Backend, cfg:
                 for i, raw in enumerate(outputs):
                     if (problem.task_id, i) in have:
                         continue  # written before a kill; regenerated identically (same seed)
+                    raw = prompt_extension(problem.prompt, mode) + raw
                     sample = Sample(problem.task_id, i, task.postprocess(problem, raw), raw)
                     have[(problem.task_id, i)] = sample
                     new.append(sample.to_json())

@@ -24,7 +24,7 @@ class QuickstartConfig(Section):
     # Sizes derived from `minutes` unless set.
     max_files: int | None = Field(None, ge=10, description="Standard-library files to read (default: all when minutes >= 5).")
     vocab_size: int | None = Field(None, ge=373, description="Tokenizer vocabulary (default 8192, 4096 below 5 minutes).")
-    train_minutes: float | None = Field(None, gt=0, description="Training time (default: ~55% of the budget).")
+    train_minutes: float | None = Field(None, gt=0, description="Training time (default: 60% of the budget).")
     model_preset: str = Field("decoder-tiny", description="Model preset to pretrain (codelm models).")
     seq_len: int = Field(256, ge=32)
     fim_rate: float = Field(0.5, ge=0, le=1, description="Share of documents in FIM order (StarCoder: 0.5).")
@@ -60,7 +60,7 @@ def plan(cfg: QuickstartConfig) -> Plan:
     return Plan(
         max_files=cfg.max_files if cfg.max_files is not None else (None if full else _clamp(250 * m, 150, 1000)),
         vocab_size=cfg.vocab_size or (8192 if full else 4096),
-        train_minutes=cfg.train_minutes or round(0.55 * m if full else 0.35 * m, 2),
+        train_minutes=cfg.train_minutes or round(0.6 * m if full else 0.35 * m, 2),
         humaneval_problems=cfg.humaneval_problems or _clamp(2 * m, 4, 164),
         infill_problems=cfg.infill_problems or _clamp(8 * m, 8, 164),
         repo_files=cfg.repo_files or _clamp(10 * m, 10, 200),

@@ -73,25 +73,35 @@ class Stages:
 # ---- stages ----------------------------------------------------------------------------------
 
 
-def build_corpus_stage(cfg: QuickstartConfig, p: Plan, stage_dir: Path, info: Info) -> dict[str, Any]:
+def data_config(cfg: QuickstartConfig, p: Plan) -> Any:
     from codelm.data.config import DataConfig
-    from codelm.data.pipeline import build_corpus
 
     source: dict[str, Any] = {"kind": "stdlib"}
     if p.max_files is not None:
         source["max_files"] = p.max_files
-    manifest = build_corpus(DataConfig(sources=[source], seed=cfg.seed), stage_dir, workers=cfg.workers, info=info)
+    return DataConfig(sources=[source], seed=cfg.seed)
+
+
+def build_corpus_stage(data_cfg: Any, workers: int | None, stage_dir: Path, info: Info) -> dict[str, Any]:
+    from codelm.data.pipeline import build_corpus
+
+    manifest = build_corpus(data_cfg, stage_dir, workers=workers, info=info)
     keys = ("files_in", "files_out", "bytes_out", "rejected", "languages", "licenses", "duplicates",
             "decontaminated", "splits")
     return {"dir": str(stage_dir), "manifest": {k: manifest[k] for k in keys if k in manifest}}
 
 
-def tokenizer_stage(corpus_dir: str, p: Plan, seed: int, stage_dir: Path) -> dict[str, Any]:
-    from codelm.tokenizer.train import TokenizerConfig, train_tokenizer_from_corpus
+def tokenizer_config(p: Plan, seed: int) -> Any:
+    from codelm.tokenizer.train import TokenizerConfig
 
     # BPE merges saturate long before the whole corpus is read; a seeded sample bounds the time.
-    config = TokenizerConfig(max_train_bytes=8 << 20, seed=seed)
-    _, report = train_tokenizer_from_corpus(corpus_dir, p.vocab_size, stage_dir, config=config)
+    return TokenizerConfig(vocab_size=p.vocab_size, max_train_bytes=8 << 20, seed=seed)
+
+
+def tokenizer_stage(corpus_dir: str, tok_cfg: Any, stage_dir: Path) -> dict[str, Any]:
+    from codelm.tokenizer.train import train_tokenizer_from_corpus
+
+    _, report = train_tokenizer_from_corpus(corpus_dir, tok_cfg.vocab_size, stage_dir, config=tok_cfg)
     return {"dir": str(stage_dir), "report": report.to_dict()}
 
 
@@ -181,6 +191,12 @@ def eval_tasks(p: Plan, corpus_dir: str, heldout_dir: str, seq_len: int, seed: i
                              "lines_per_file": 1},
             "generation": {**generation, "temperature": 0.0, "max_new_tokens": 32},
         },
+        "humaneval-greedy": {
+            # Greedy completions: the model's best guess, for syntax validity and greedy pass@1.
+            "task": "humaneval",
+            "task_options": {"limit": p.humaneval_problems},
+            "generation": {**generation, "n": 1, "temperature": 0.0, "max_new_tokens": p.max_new_tokens},
+        },
         "humaneval": {
             "task": "humaneval",
             "k": [1, 10],
@@ -188,26 +204,55 @@ def eval_tasks(p: Plan, corpus_dir: str, heldout_dir: str, seq_len: int, seed: i
             # Chen et al. (2021) sample at T=0.8 for pass@k with k > 1.
             "generation": {**generation, "n": 10, "temperature": 0.8, "top_p": 0.95,
                            "max_new_tokens": p.max_new_tokens},
-            "metrics": ["syntax-validity"],
         },
     }
 
 
+def eval_config(spec: dict[str, Any], model_dir: str, out: Path, seed: int, samples_per_problem: int) -> Any:
+    """The EvalConfig of one task of `eval_tasks` for one model."""
+    from codelm.eval.config import EvalConfig
+
+    spec = json.loads(json.dumps(spec))
+    if spec.get("k"):  # the sampled pass@k run: n samples, k <= n
+        spec["generation"]["n"] = samples_per_problem
+        spec["k"] = [k for k in spec["k"] if k <= samples_per_problem]
+    return EvalConfig.model_validate({**spec, "model": model_dir, "out": str(out), "seed": seed,
+                                      "execution": {"cache": False}})
+
+
+def function_validity(run_dir: Path) -> float:
+    """Share of samples that add code and leave the function syntactically valid.
+
+    Plain syntax validity of prompt + completion rewards saying nothing: a
+    HumanEval prompt (signature and docstring) already parses, so an
+    untrained model that emits only newlines would score 1.0.
+    """
+    from codelm.analysis import parse
+    from codelm.config import load_yaml
+    from codelm.eval.config import EvalConfig
+    from codelm.eval.tasks import get_task
+
+    cfg = EvalConfig.model_validate(load_yaml(run_dir / "config.yaml"))
+    problems = {p.task_id: p for p in get_task(cfg.task, cfg.task_options, cfg.seed).problems()}
+    rows = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines() if line.strip()]
+    valid = sum(
+        1 for r in rows
+        if r["completion"].strip() and parse(problems[r["task_id"]].program(r["completion"]), "python").ok
+    )
+    return valid / len(rows) if rows else 0.0
+
+
 def evaluate_model(model_dir: str, tasks: dict[str, dict[str, Any]], stage_dir: Path, seed: int,
                    samples_per_problem: int, sandbox: Any, info: Info) -> dict[str, Any]:
-    from codelm.eval.config import EvalConfig
     from codelm.eval.harness import evaluate
 
     results: dict[str, Any] = {}
     for name, spec in tasks.items():
-        spec = json.loads(json.dumps(spec))
-        if name == "humaneval":
-            spec["generation"]["n"] = samples_per_problem
-            spec["k"] = [k for k in spec["k"] if k <= samples_per_problem]
-        cfg = EvalConfig.model_validate({**spec, "model": model_dir, "out": str(stage_dir / name), "seed": seed,
-                                         "execution": {"cache": False}})
+        cfg = eval_config(spec, model_dir, stage_dir / name, seed, samples_per_problem)
         info(f"  evaluating {name} ...")
         summary, _ = evaluate(cfg, sandbox=sandbox)
+        if name == "humaneval-greedy":
+            summary["metrics"]["function-validity"] = function_validity(stage_dir / name)
         results[name] = {"metrics": summary["metrics"], "statuses": summary.get("statuses", {}),
                          "samples": summary.get("samples"), "tier": summary["versions"].get("sandbox_tier"),
                          "dir": str(stage_dir / name)}
@@ -226,7 +271,8 @@ def headline_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
         "next-line edit similarity": m["repo"].get("edit_sim"),
         "HumanEval pass@1": m["humaneval"].get("pass@1"),
         "HumanEval pass@10": m["humaneval"].get("pass@10"),
-        "syntax validity": m["humaneval"].get("syntax-validity"),
+        "HumanEval greedy pass@1": m["humaneval-greedy"].get("pass@1"),
+        "valid functions (greedy)": m["humaneval-greedy"].get("function-validity"),
     }
     return {k: v for k, v in table.items() if v is not None}
 
@@ -249,10 +295,14 @@ def run_quickstart(cfg: QuickstartConfig, info: Info | None = None) -> dict[str,
     stages = Stages(root, cfg.fresh, say)
     env = {"python": sys.version, "codelm": __version__}
 
-    corpus = stages.run("corpus", {"max_files": p.max_files, "seed": cfg.seed, **env},
-                        lambda d: build_corpus_stage(cfg, p, d, say))
-    tokenizer = stages.run("tokenizer", {"corpus": corpus["fingerprint"], "vocab": p.vocab_size, "seed": cfg.seed},
-                           lambda d: tokenizer_stage(corpus["dir"], p, cfg.seed, d))
+    # Each fingerprint covers the stage's fully resolved config, so a changed
+    # default in a new codelm version redoes the stage too.
+    data_cfg = data_config(cfg, p)
+    corpus = stages.run("corpus", {"data": data_cfg.model_dump(mode="json"), **env},
+                        lambda d: build_corpus_stage(data_cfg, cfg.workers, d, say))
+    tok_cfg = tokenizer_config(p, cfg.seed)
+    tokenizer = stages.run("tokenizer", {"corpus": corpus["fingerprint"], "tokenizer": tok_cfg.model_dump(mode="json")},
+                           lambda d: tokenizer_stage(corpus["dir"], tok_cfg, d))
     tcfg = train_config(cfg, p, corpus["dir"], tokenizer["dir"], root / "train" / "run")
     train_inputs = {"corpus": corpus["fingerprint"], "tokenizer": tokenizer["fingerprint"],
                     "train": tcfg.model_dump(mode="json", exclude={"out"})}
@@ -263,7 +313,9 @@ def run_quickstart(cfg: QuickstartConfig, info: Info | None = None) -> dict[str,
     heldout = stages.run("heldout-files", {"corpus": corpus["fingerprint"]},
                          lambda d: {"dir": str(d), "files": materialise_split(corpus["dir"], "test", d)})
     tasks = eval_tasks(p, corpus["dir"], heldout["dir"], cfg.seq_len, cfg.seed)
-    eval_inputs = {"tasks": tasks, "seed": cfg.seed, "n": cfg.samples_per_problem, "harness": __version__}
+    eval_inputs = {"tasks": {name: eval_config(spec, "", Path(), cfg.seed, cfg.samples_per_problem)
+                             .model_dump(mode="json", exclude={"model", "out"}) for name, spec in tasks.items()},
+                   "harness": __version__}
     with Sandbox(SandboxConfig()) as sandbox:
         evaluations = {}
         for label, model in (("init", init), ("trained", trained)):

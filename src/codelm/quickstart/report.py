@@ -87,7 +87,7 @@ def examples(summary: dict[str, Any], count: int = 3) -> dict[str, list[dict[str
     from codelm.eval.tasks import get_task
 
     shown: dict[str, list[dict[str, str]]] = {}
-    for name in ("humaneval", "infill"):
+    for name in ("humaneval-greedy", "infill"):
         run_dir = Path(summary["evaluations"]["trained"][name]["dir"])
         firsts: dict[str, dict[str, Any]] = {}
         for r in _read_jsonl(run_dir / "results.jsonl", 200):
@@ -145,7 +145,7 @@ def summary_markdown(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str
         *(f"| {r['metric']} | {_fmt(r['untrained'])} | {_fmt(r['trained'])} |" for r in rows),
         "",
         "HumanEval pass@k near zero is the honest expectation for a model of this size trained for minutes",
-        "on one corpus; perplexity, infilling similarity and syntax validity are what move at this scale.",
+        "on one corpus; perplexity, infilling and next-line similarity and valid functions are what move at this scale.",
         "",
         "## Continue",
         "",
@@ -197,7 +197,7 @@ def report_html(summary: dict[str, Any], rows: list[dict[str, Any]], loss_png: s
     ])
     shown = examples(summary)
     example_html = []
-    for row in shown.get("humaneval", []):
+    for row in shown.get("humaneval-greedy", []):
         example_html.append(f"<h4>{e(row['task_id'])} ({e(row['status'])})</h4><pre>{e(row['prompt'])}"
                             f"<b style='color:#3b7dd8'>{e(row['completion'])}</b></pre>")
     for row in shown.get("infill", []):
@@ -221,9 +221,9 @@ def report_html(summary: dict[str, Any], rows: list[dict[str, Any]], loss_png: s
 {metric_table}
 <img alt="metrics" src="data:image/png;base64,{metrics_plot(rows)}">
 <p class=note>HumanEval pass@k near zero is the honest expectation: a model of a few million parameters trained
-for minutes on one corpus does not solve programming problems. Perplexity, infilling similarity and syntax validity
-are what move at this scale. Executions ran in the sandbox ({e(str(summary['evaluations']['trained']['humaneval'].get('tier')))} tier).</p>
-<h2>Completions by the trained model</h2>{''.join(example_html) or '<p>none</p>'}
+for minutes on one corpus does not solve programming problems. Perplexity, infilling and next-line similarity and the
+share of valid functions (greedy completions that add code and still parse) are what move at this scale. Executions ran in the sandbox ({e(str(summary['evaluations']['trained']['humaneval'].get('tier')))} tier).</p>
+<h2>Completions by the trained model</h2><p class=note>Greedy HumanEval completions (blue) after their prompts, and single-line infillings between prefix and suffix (grey).</p>{''.join(example_html) or '<p>none</p>'}
 <h2>Continue</h2>{commands}
 <h2>Stages</h2>{_table(["stage", "time"], stage_rows)}
 <p class=note>Each stage is reused on the next run when its inputs are unchanged; <code>--fresh</code> redoes
