@@ -123,16 +123,33 @@ def continue_commands(summary: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def run_time(summary: dict[str, Any]) -> str:
+    """How long the run took; one that reused stages also says how long they took when built."""
+    stages = summary["stages"].values()
+    reused = sum(1 for t in stages if t.get("reused"))
+    text = f"built in {summary['seconds'] / 60:.1f} min of a {summary['minutes_budget']}-minute budget"
+    if reused:
+        built = sum(t.get("first_seconds", t["seconds"]) for t in stages)
+        text += f", reusing {reused} of {len(summary['stages'])} stages (their first run took {built / 60:.1f} min)"
+    return text
+
+
+def _counts(counts: dict[str, int]) -> str:
+    """`{'binary': 164, 'too_large': 5}` as "binary 164, too large 5", largest first."""
+    ordered = sorted(counts.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{name.replace('_', ' ')} {n:,}" for name, n in ordered) or "none"
+
+
 def summary_markdown(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     t = summary["training"]
     c = summary["corpus"]
     lines = [
         "# codelm quickstart",
         "",
-        f"Budget {summary['minutes_budget']} min, took {summary['seconds'] / 60:.1f} min.",
+        f"Pipeline {run_time(summary)}.",
         "",
         f"- Corpus: {c.get('files_out')} files ({c.get('bytes_out', 0) / 1e6:.1f} MB) from {c.get('files_in')} "
-        f"standard-library files; splits {c.get('splits')}",
+        f"standard-library files; splits: {_counts(c.get('splits', {}))}",
         f"- Tokenizer: {summary['plan']['vocab_size']} tokens, "
         f"{_fmt(summary['tokenizer'].get('bytes_per_token'))} bytes/token on validation",
         f"- Model: {summary['model']['preset']}, {summary['model']['parameters']:,} parameters",
@@ -178,8 +195,9 @@ def report_html(summary: dict[str, Any], rows: list[dict[str, Any]], loss_png: s
     tok = summary["tokenizer"]
     built = _table(["stage", "result"], [
         ["corpus", e(f"{c.get('files_out')} files kept of {c.get('files_in')} read "
-                     f"({c.get('bytes_out', 0) / 1e6:.1f} MB); rejected {c.get('rejected')}; duplicates "
-                     f"{c.get('duplicates')}; decontaminated {c.get('decontaminated')}; splits {c.get('splits')}")],
+                     f"({c.get('bytes_out', 0) / 1e6:.1f} MB); rejected: {_counts(c.get('rejected', {}))}; duplicates: "
+                     f"{_counts(c.get('duplicates', {}))}; decontaminated: {c.get('decontaminated')}; "
+                     f"splits: {_counts(c.get('splits', {}))}")],
         ["tokenizer", e(f"byte-level BPE, {summary['plan']['vocab_size']} tokens, "
                         f"{_fmt(tok.get('bytes_per_token'))} bytes/token on validation, "
                         f"{tok.get('roundtrip_failures', 0)} round-trip failures")],
@@ -212,8 +230,8 @@ def report_html(summary: dict[str, Any], rows: list[dict[str, Any]], loss_png: s
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>codelm quickstart</title>
 <style>{STYLE}</style></head><body>
 <h1>codelm quickstart</h1>
-<p class=sub>From the running Python's standard library to a trained, evaluated, servable code model:
-{summary['seconds'] / 60:.1f} minutes of a {summary['minutes_budget']}-minute budget.</p>
+<p class=sub>From the running Python's standard library to a trained, evaluated, servable code model,
+{e(run_time(summary))}.</p>
 <h2>What was built</h2>{built}
 <h2>Training</h2>{loss_img}
 <h2>Trained vs untrained</h2>
