@@ -12,7 +12,7 @@ The public API is imported lazily so `import codelm.inference` stays cheap
 
 from __future__ import annotations
 
-from typing import Any
+from codelm.lazy import lazy_getattr
 
 _EXPORTS = {
     "GenerationConfig": "codelm.inference.config",
@@ -33,10 +33,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'codelm.inference' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -6,7 +6,7 @@ imported lazily so `import codelm.models` stays cheap.
 
 from __future__ import annotations
 
-from typing import Any
+from codelm.lazy import lazy_getattr
 
 _EXPORTS = {
     "ModelConfig": "codelm.models.config",
@@ -30,10 +30,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'codelm.models' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

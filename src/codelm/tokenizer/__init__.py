@@ -6,7 +6,7 @@ everywhere) stays free of heavy imports.
 
 from __future__ import annotations
 
-from typing import Any
+from codelm.lazy import lazy_getattr
 
 _EXPORTS = {
     "TokenizerConfig": "codelm.tokenizer.train",
@@ -25,10 +25,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'codelm.tokenizer' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
