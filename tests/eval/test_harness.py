@@ -261,6 +261,19 @@ def test_no_network_needed(tmp_path):
     assert done.stdout.strip() == "1.0"
 
 
+def test_syntax_validity_does_not_reward_empty_completions(tmp_path, sandbox, scripted):
+    from codelm.eval.config import EvalConfig
+    from codelm.eval.harness import evaluate
+
+    answers = iter(["\n\n", "    return (\n", "    return 1\n"])  # nothing, broken, valid
+    backend = scripted(lambda item: [next(answers) for _ in range(item.n)])
+    cfg = EvalConfig.model_validate({"task": "humaneval", "out": str(tmp_path / "run"), "k": [1],
+                                     "task_options": {"ids": ["HumanEval/0"]}, "generation": {"n": 3},
+                                     "metrics": ["syntax-validity"], "execution": {"cache": False}})
+    summary, _ = evaluate(cfg, backend=backend, sandbox=sandbox)
+    assert summary["metrics"]["syntax-validity"] == pytest.approx(1 / 3)
+
+
 def test_prompt_end_modes(tmp_path, sandbox, scripted):
     from codelm.eval.config import EvalConfig
     from codelm.eval.harness import evaluate

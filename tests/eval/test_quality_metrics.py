@@ -13,6 +13,8 @@ def test_syntax_validity_with_tree_sitter():
     assert compute("syntax-validity", ["x = 1\n", "def f(:\n", "for x in y: pass\n"], lang="python").score == \
         pytest.approx(2 / 3)
     assert compute("syntax-validity", ["function f() { return 1 }", "function ( {"], lang="javascript").score == 0.5
+    empty = compute("syntax-validity", ["", " \n\n", "x = 1\n"], lang="python")  # saying nothing is not valid code
+    assert (empty.score, empty.components["empty"]) == (pytest.approx(1 / 3), 2)
 
 
 @pytest.mark.timeout(120)
@@ -27,8 +29,9 @@ def test_compile_rate_runs_each_front_end_in_the_sandbox(sandbox):
         results = compile_check(good + bad, lang, sandbox=sandbox)
         assert [r.ok for r in results] == [True] * len(good) + [False] * len(bad), (lang, results)
         assert results[-1].status == "rejected" and results[-1].detail, lang
-    rate = compute("compile-rate", ["x = 1\n", "x = (\n"], lang="python", sandbox=sandbox)
-    assert rate.score == 0.5 and rate.components["statuses"] == {"compiled": 1, "rejected": 1}
+    rate = compute("compile-rate", ["x = 1\n", "x = (\n", "\n"], lang="python", sandbox=sandbox)
+    assert rate.score == pytest.approx(1 / 3)
+    assert rate.components["statuses"] == {"compiled": 1, "rejected": 1, "empty": 1}
     with pytest.raises(ConfigError, match="compile-rate supports"):
         compile_check(["x"], "cobol", sandbox=sandbox)
 

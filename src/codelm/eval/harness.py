@@ -321,7 +321,10 @@ def _extra_metrics(names: list[str], task: Task, problems: list[Problem], record
             opts = {"lang": language, "compat": cfg.codebleu.compat} if name == "codebleu" else {}
             result = m(preds, as_reference_lists(refs), **opts)
         elif m.inputs == "code":
-            programs = [by_id[r["task_id"]].program(r["completion"]) for r in records]
+            # A completion that adds nothing is scored as the empty program: a
+            # HumanEval prompt (signature + docstring) parses on its own.
+            programs = [by_id[r["task_id"]].program(r["completion"]) if r["completion"].strip() else ""
+                        for r in records]
             result = m(programs, None, lang=language)
         else:
             raise ConfigError(f"metric '{name}' ({m.inputs} inputs) cannot be computed from samples; "

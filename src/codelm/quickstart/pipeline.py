@@ -240,6 +240,7 @@ def eval_tasks(p: Plan, corpus_dir: str, heldout_dir: str, seq_len: int, seed: i
             "task": "humaneval",
             "task_options": {"limit": p.humaneval_problems},
             "generation": {**generation, "n": 1, "temperature": 0.0, "max_new_tokens": p.max_new_tokens},
+            "metrics": ["syntax-validity"],  # of prompt + completion; an empty completion counts as invalid
         },
         "humaneval": {
             "task": "humaneval",
@@ -248,6 +249,7 @@ def eval_tasks(p: Plan, corpus_dir: str, heldout_dir: str, seq_len: int, seed: i
             # Chen et al. (2021) sample at T=0.8 for pass@k with k > 1.
             "generation": {**generation, "n": 10, "temperature": 0.8, "top_p": 0.95,
                            "max_new_tokens": p.max_new_tokens},
+            "metrics": ["syntax-validity"],
         },
     }
 
@@ -264,28 +266,6 @@ def eval_config(spec: dict[str, Any], model_dir: str, out: Path, seed: int, samp
                                       "execution": {"cache": False}})
 
 
-def function_validity(run_dir: Path) -> float:
-    """Share of samples that add code and leave the function syntactically valid.
-
-    Plain syntax validity of prompt + completion rewards saying nothing: a
-    HumanEval prompt (signature and docstring) already parses, so an
-    untrained model that emits only newlines would score 1.0.
-    """
-    from codelm.analysis import parse
-    from codelm.config import load_yaml
-    from codelm.eval.config import EvalConfig
-    from codelm.eval.tasks import get_task
-
-    cfg = EvalConfig.model_validate(load_yaml(run_dir / "config.yaml"))
-    problems = {p.task_id: p for p in get_task(cfg.task, cfg.task_options, cfg.seed).problems()}
-    rows = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines() if line.strip()]
-    valid = sum(
-        1 for r in rows
-        if r["completion"].strip() and parse(problems[r["task_id"]].program(r["completion"]), "python").ok
-    )
-    return valid / len(rows) if rows else 0.0
-
-
 def evaluate_model(model_dir: str, tasks: dict[str, dict[str, Any]], stage_dir: Path, seed: int,
                    samples_per_problem: int, sandbox: Any, info: Info) -> dict[str, Any]:
     from codelm.eval.harness import evaluate
@@ -295,8 +275,6 @@ def evaluate_model(model_dir: str, tasks: dict[str, dict[str, Any]], stage_dir: 
         cfg = eval_config(spec, model_dir, stage_dir / name, seed, samples_per_problem)
         info(f"  evaluating {name} ...")
         summary, _ = evaluate(cfg, sandbox=sandbox)
-        if name.startswith("humaneval"):
-            summary["metrics"]["function-validity"] = function_validity(stage_dir / name)
         results[name] = {"metrics": summary["metrics"], "statuses": summary.get("statuses", {}),
                          "samples": summary.get("samples"), "tier": summary["versions"].get("sandbox_tier"),
                          "dir": str(stage_dir / name)}
@@ -316,8 +294,8 @@ def headline_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
         "HumanEval pass@1": m["humaneval"].get("pass@1"),
         "HumanEval pass@10": m["humaneval"].get("pass@10"),
         "HumanEval greedy pass@1": m["humaneval-greedy"].get("pass@1"),
-        "valid functions (sampled)": m["humaneval"].get("function-validity"),
-        "valid functions (greedy)": m["humaneval-greedy"].get("function-validity"),
+        "valid functions (sampled)": m["humaneval"].get("syntax-validity"),
+        "valid functions (greedy)": m["humaneval-greedy"].get("syntax-validity"),
     }
     return {k: v for k, v in table.items() if v is not None}
 

@@ -1,10 +1,12 @@
 """Code-quality metrics: syntax validity, compile rate, static findings, fix rate.
 
 - syntax-validity: the share of samples tree-sitter parses without an ERROR
-  or MISSING node (no execution; any bundled grammar).
+  or MISSING node (no execution; any bundled grammar). An empty sample is
+  not valid code: otherwise saying nothing would score 1.0.
 - compile-rate: the share that the language's own front end accepts —
   `compile()` as py_compile does, `node --check`, `gcc -fsyntax-only`,
-  `javac` — run inside the sandbox (compilers read untrusted input too).
+  `javac` — run inside the sandbox (compilers read untrusted input too);
+  an empty sample counts as not compiled.
 - static-findings: ruff findings per sample (Python), with the most common
   rule codes; ruff only reads the files, so it runs on the host.
 - fix-rate: for repair tasks, the share of initially failing programs whose
@@ -32,9 +34,10 @@ def is_valid_syntax(code: str, lang: str) -> bool:
 @metric("syntax-validity", "code", "share of samples that parse without errors (tree-sitter; option lang)",
         needs_references=False)
 def syntax_validity(predictions, references=None, lang: str = "python") -> MetricResult:
-    valid = [is_valid_syntax(p, lang) for p in predictions]
+    valid = [bool(p.strip()) and is_valid_syntax(p, lang) for p in predictions]
+    empty = sum(1 for p in predictions if not p.strip())
     return MetricResult("syntax-validity", sum(valid) / len(valid) if valid else 0.0,
-                        {"valid": sum(valid), "lang": lang}, len(valid))
+                        {"valid": sum(valid), "empty": empty, "lang": lang}, len(valid))
 
 
 @metric("compile-rate", "code", "share of samples the language's compiler accepts, run in the sandbox (option lang)",
@@ -42,11 +45,15 @@ def syntax_validity(predictions, references=None, lang: str = "python") -> Metri
 def compile_rate(predictions, references=None, lang: str = "python", sandbox=None) -> MetricResult:
     from codelm.eval.compile import compile_check
 
-    results = compile_check(list(predictions), lang, sandbox=sandbox)
+    predictions = list(predictions)
+    written = [p for p in predictions if p.strip()]  # an empty sample compiles nothing: counted, not run
+    results = compile_check(written, lang, sandbox=sandbox) if written else []
     ok = sum(r.ok for r in results)
     statuses = Counter(r.status for r in results)
-    return MetricResult("compile-rate", ok / len(results) if results else 0.0,
-                        {"compiled": ok, "statuses": dict(statuses), "lang": lang}, len(results))
+    if len(written) < len(predictions):
+        statuses["empty"] = len(predictions) - len(written)
+    return MetricResult("compile-rate", ok / len(predictions) if predictions else 0.0,
+                        {"compiled": ok, "statuses": dict(statuses), "lang": lang}, len(predictions))
 
 
 def ruff_binary() -> str:
